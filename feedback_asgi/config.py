@@ -1,0 +1,282 @@
+"""``FeedbackConfig``: every setting in one object.
+
+Built from keyword arguments, a plain dict (:meth:`FeedbackConfig.from_mapping`), or
+environment variables named ``FEEDBACK_ASGI_<SETTING>`` (``FEEDBACK_ASGI_DATABASE_URL``,
+``FEEDBACK_ASGI_SECRET_KEY``, ...). Keyword arguments win over the environment; in
+:meth:`from_mapping` the environment wins over the dict (Django's ``FEEDBACK_ASGI``).
+An invalid value raises :class:`~feedback_asgi.exceptions.ConfigurationError` naming
+the setting and its environment variable.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from feedback_asgi.exceptions import ConfigurationError
+
+__all__ = ["ENV_PREFIX", "ConfigIssue", "FeedbackConfig"]
+
+ENV_PREFIX = "FEEDBACK_ASGI_"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./feedback.db"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One finding of :meth:`FeedbackConfig.validate_for_environment`."""
+
+    level: Literal["error", "warning"]
+    setting: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {ENV_PREFIX}{self.setting.upper()}: {self.message}"
+
+
+class FeedbackConfig(BaseSettings):
+    """All settings of feedback-asgi, with their defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+        case_sensitive=False,
+    )
+
+    enabled: bool = True
+    """Master switch: when false the middleware passes every request through untouched."""
+
+    # storage
+    database_url: str = DEFAULT_DATABASE_URL
+    """SQLAlchemy async URL of the feedback database (SQLite, PostgreSQL or MariaDB/MySQL)."""
+    redis_url: str | None = None
+    """Redis URL; when set, exchanges are shared through Redis and reads are cached."""
+    redis_key_prefix: str = "feedback_asgi:"
+    """Prefix of every Redis key this library writes."""
+    cache_ttl_seconds: float = Field(default=30.0, gt=0)
+    """Lifetime of cached result lists in Redis."""
+    connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    """How long a database or Redis connection attempt may take before it counts as down."""
+    group_commit_max_batch: int = Field(default=256, ge=1, le=10_000)
+    """Most items written in one multi-row INSERT."""
+    group_commit_max_wait_ms: float = Field(default=2.0, ge=0, le=1_000)
+    """How long a save may wait for companions before its batch is written."""
+    create_tables: bool = True
+    """Create the tables on first use (turn off when you run ``feedback-asgi db upgrade``)."""
+
+    # exchanges
+    exchange_ttl_seconds: float = Field(default=86_400.0, gt=0)
+    """How long a captured exchange stays available for feedback to refer to."""
+    exchange_max_items: int = Field(default=10_000, ge=1)
+    """Capacity of the in-memory exchange store (oldest dropped first)."""
+    exchange_queue_size: int = Field(default=10_000, ge=1)
+    """Capacity of the queue between requests and the exchange writer (oldest dropped)."""
+
+    # HTTP
+    path: str = "/feedback"
+    """Where the feedback routes are served by the middleware."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to POST feedback; empty means any origin with a valid token."""
+    max_payload_bytes: int = Field(default=65_536, ge=256)
+    """Largest accepted POST body; larger ones get 413 without being read."""
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    """Feedback POSTs allowed per client per minute (``None``: no limit)."""
+
+    # validation
+    rating_min: float = 1.0
+    """Lowest accepted rating."""
+    rating_max: float = 5.0
+    """Highest accepted rating."""
+    max_text_length: int = Field(default=10_000, ge=1)
+    """Longest accepted comment, text or correction, in characters."""
+    max_label_bytes: int = Field(default=65_536, ge=1)
+    """Largest accepted label or label input, as JSON bytes."""
+    require_comment_for_negative: bool = False
+    """Reject thumbs-down and lowest ratings that come without a comment."""
+
+    # capture
+    capture_request_limit: int = Field(default=65_536, ge=0)
+    """Bytes of each request body kept with the exchange (the rest is counted, not kept)."""
+    capture_response_limit: int = Field(default=65_536, ge=0)
+    """Bytes of each response body kept with the exchange."""
+    capture_include: list[str] = Field(default_factory=list)
+    """Path patterns (fnmatch) to capture; empty means every path not excluded."""
+    capture_exclude: list[str] = Field(
+        default_factory=lambda: ["/static/*", "/health", "/healthz", "/readyz", "/favicon.ico"]
+    )
+    """Path patterns (fnmatch) never captured; the feedback path is always excluded."""
+    capture_methods: list[str] = Field(
+        default_factory=lambda: ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    )
+    """HTTP methods whose requests are captured."""
+    redact_headers: list[str] = Field(default_factory=list)
+    """Header names never captured, besides Authorization, Cookie, Set-Cookie, Proxy-Authorization."""
+    redact_fields: list[str] = Field(
+        default_factory=lambda: ["password", "token", "secret", "api_key"]
+    )
+    """JSON keys whose values are replaced by ``"[redacted]"`` in captured bodies."""
+    session_cookie: str | None = None
+    """Cookie whose value identifies the session when no session middleware provides one."""
+    trusted_user_header: str | None = None
+    """Header trusted to carry the user id (only behind a proxy that sets it)."""
+    sse_feedback_event: bool = True
+    """End ``text/event-stream`` responses with an ``event: feedback`` carrying the token."""
+
+    # tokens and access
+    secret_key: SecretStr | None = None
+    """Key that signs feedback tokens; without it a random per-process key is used."""
+    previous_secret_keys: list[SecretStr] = Field(default_factory=list)
+    """Retired keys still accepted when verifying tokens (key rotation)."""
+    token_ttl_seconds: int = Field(default=86_400, ge=1)
+    """How long a feedback token stays valid."""
+    admin_token: SecretStr | None = None
+    """Bearer token that grants read/admin rights (stats, lists, export, dashboard)."""
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise _configuration_error(exc) from None
+
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, value: str) -> str:
+        if not value.startswith("/") or (len(value) > 1 and value.endswith("/")):
+            raise ValueError("must start with '/' and not end with '/'")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("must be a SQLAlchemy URL such as sqlite+aiosqlite:///./feedback.db")
+        return value
+
+    @field_validator("rating_min", "rating_max")
+    @classmethod
+    def _check_finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @field_validator("capture_methods")
+    @classmethod
+    def _upper_methods(cls, value: list[str]) -> list[str]:
+        return [method.upper() for method in value]
+
+    @model_validator(mode="after")
+    def _check_rating_range(self) -> FeedbackConfig:
+        if self.rating_min >= self.rating_max:
+            raise ValueError("rating_min must be lower than rating_max")
+        return self
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> FeedbackConfig:
+        """Build from a dict (Django's ``FEEDBACK_ASGI``); environment variables override it."""
+        from_env = cls()
+        merged = dict(values)
+        for name in from_env.model_fields_set:
+            merged[name] = getattr(from_env, name)
+        return cls(**merged)
+
+    @classmethod
+    def from_env(cls) -> FeedbackConfig:
+        """Build from ``FEEDBACK_ASGI_*`` environment variables alone."""
+        return cls()
+
+    def secret_values(self) -> list[bytes]:
+        """The signing key first, then the retired keys, as bytes (empty if none is set)."""
+        keys = [self.secret_key] if self.secret_key is not None else []
+        return [key.get_secret_value().encode() for key in [*keys, *self.previous_secret_keys]]
+
+    def validate_for_environment(
+        self, environment: str = "production", *, workers: int | None = None
+    ) -> list[ConfigIssue]:
+        """What is unsafe or unwise in this config for ``environment``.
+
+        ``workers`` defaults to ``WEB_CONCURRENCY`` from the environment, else 1.
+        Returns an empty list when nothing is wrong; ``development`` and ``test`` only get
+        the findings that would break things there too.
+        """
+        production = environment.lower() in {"production", "prod", "staging"}
+        if workers is None:
+            try:
+                workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+            except ValueError:
+                workers = 1
+        issues: list[ConfigIssue] = []
+        if production and self.secret_key is None:
+            issues.append(
+                ConfigIssue(
+                    "error",
+                    "secret_key",
+                    "not set: tokens are signed with a random per-process key, so tokens "
+                    "from one worker or restart are rejected by another",
+                )
+            )
+        elif self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
+            issues.append(
+                ConfigIssue("warning", "secret_key", "shorter than 32 characters")
+            )
+        is_sqlite = self.database_url.startswith("sqlite")
+        if is_sqlite and workers > 1:
+            issues.append(
+                ConfigIssue(
+                    "warning",
+                    "database_url",
+                    f"SQLite with {workers} worker processes: writes serialise on one file; "
+                    "use PostgreSQL or MariaDB",
+                )
+            )
+        if production and is_sqlite:
+            issues.append(
+                ConfigIssue("warning", "database_url", "SQLite in production: fine for one "
+                            "process, but use PostgreSQL or MariaDB for several hosts")
+            )
+        captures_bodies = self.capture_request_limit > 0 or self.capture_response_limit > 0
+        if production and captures_bodies and not self.redact_fields:
+            issues.append(
+                ConfigIssue(
+                    "warning",
+                    "redact_fields",
+                    "bodies are captured with no JSON fields redacted",
+                )
+            )
+        if workers > 1 and self.redis_url is None:
+            issues.append(
+                ConfigIssue(
+                    "warning",
+                    "redis_url",
+                    f"{workers} workers without Redis: feedback posted to one worker cannot "
+                    "see exchanges captured by another",
+                )
+            )
+        if production and not self.allowed_origins:
+            issues.append(
+                ConfigIssue(
+                    "warning",
+                    "allowed_origins",
+                    "empty: any web origin holding a token may post feedback",
+                )
+            )
+        return issues
+
+
+def _configuration_error(exc: ValidationError) -> ConfigurationError:
+    problems = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        message = error.get("msg", "invalid value")
+        if not location:
+            problems.append(message)
+            continue
+        variable = f"{ENV_PREFIX}{location[0].upper()}"
+        problems.append(f"{'.'.join(location)} ({variable}): {message}")
+    return ConfigurationError("invalid feedback-asgi configuration: " + "; ".join(problems))
