@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test lint typecheck pytest clean
+.PHONY: test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 test: lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check feedback_asgi tests
+	$(BIN)/ruff check feedback_asgi tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict feedback_asgi
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+## bench: run the benchmarks (not tests); figures go to bench/results/*.json
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,74 @@
+"""A TCP proxy on loopback that a test can cut and restore, to simulate a database outage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class TcpProxy:
+    """Forwards ``127.0.0.1:<port>`` to ``target_host:target_port`` until :meth:`cut`.
+
+    ``cut()`` closes every open connection and refuses new ones (they are accepted and
+    closed at once); ``restore()`` lets traffic through again.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target_host = target_host
+        self.target_port = target_port
+        self.port = 0
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+        self._cut = False
+
+    async def start(self) -> TcpProxy:
+        """Listen on a free loopback port (see :attr:`port`)."""
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65_536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self._cut:
+            client_w.close()
+            return
+        try:
+            server_r, server_w = await asyncio.open_connection(self.target_host, self.target_port)
+        except OSError:
+            client_w.close()
+            return
+        self.connections += 1
+        self._open.update((client_w, server_w))
+        try:
+            await asyncio.gather(self._pipe(client_r, server_w), self._pipe(server_r, client_w))
+        finally:
+            self._open.difference_update((client_w, server_w))
+
+    def cut(self) -> None:
+        """Drop every connection and refuse new ones."""
+        self._cut = True
+        for writer in list(self._open):
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+        self._open.clear()
+
+    def restore(self) -> None:
+        """Let new connections through again."""
+        self._cut = False
+
+    async def close(self) -> None:
+        """Stop listening and drop every connection."""
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
