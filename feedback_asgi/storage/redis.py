@@ -1,0 +1,20 @@
+"""Redis backends (needs ``pip install feedback-asgi[redis]``).
+
+* :class:`CachedFeedbackStore` (``storage/redis_cache.py``): write-through cache of result
+  lists over any feedback store.
+* :class:`RedisExchangeStore` (``storage/redis_exchanges.py``): exchanges shared by workers.
+* :func:`make_redis_client`: a ``redis.asyncio.Redis`` with short timeouts, no retry loop.
+"""
+
+from __future__ import annotations
+
+try:
+    import redis.asyncio  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError("the Redis backends need redis-py: pip install feedback-asgi[redis]") from exc
+
+from feedback_asgi.storage.redis_cache import CachedFeedbackStore
+from feedback_asgi.storage.redis_exchanges import RedisExchangeStore
+from feedback_asgi.storage.redis_support import make_redis_client
+
+__all__ = ["CachedFeedbackStore", "RedisExchangeStore", "make_redis_client"]

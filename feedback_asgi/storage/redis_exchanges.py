@@ -1,0 +1,118 @@
+"""``RedisExchangeStore``: captured exchanges in Redis (``SET ... PX``), shared by workers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+
+import redis.asyncio as aioredis
+
+from feedback_asgi.exceptions import StorageUnavailableError
+from feedback_asgi.storage.redis_support import RedisBypass, RedisGuard, key_part, text
+from feedback_asgi.types import Exchange
+
+__all__ = ["RedisExchangeStore"]
+
+logger = logging.getLogger("feedback_asgi.storage.redis")
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+class RedisExchangeStore:
+    """Exchanges under ``<prefix>exchange:<trace id>``, each with its own expiry.
+
+    Never raises on Redis trouble: ``put`` drops the exchange, ``get`` answers ``None``;
+    both count in ``redis_errors`` (failures) or ``redis_bypassed`` (skipped during the
+    ``retry_interval`` pause after a failure) and log once per outage. ``ping()`` is the
+    health check: it raises ``StorageUnavailableError`` when Redis does not answer.
+    ``timeout`` (default 0.5 s) bounds each call.
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        prefix: str = "feedback_asgi:",
+        default_ttl: float = 86_400.0,
+    ) -> None:
+        if default_ttl <= 0:
+            raise ValueError("default_ttl must be positive")
+        self.redis = redis
+        self.prefix = prefix
+        self.default_ttl = default_ttl
+        self._guard = RedisGuard("RedisExchangeStore", logger, timeout=0.5, retry_interval=1.0)
+
+    @property
+    def redis_errors(self) -> int:
+        """Redis calls that failed."""
+        return self._guard.errors
+
+    @property
+    def redis_bypassed(self) -> int:
+        """Calls skipped during the pause after a failure."""
+        return self._guard.bypassed
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one Redis call may take before it counts as a failure."""
+        return self._guard.timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        self._guard.timeout = seconds
+
+    @property
+    def retry_interval(self) -> float:
+        """Seconds Redis is left alone after a failure."""
+        return self._guard.retry_interval
+
+    @retry_interval.setter
+    def retry_interval(self, seconds: float) -> None:
+        self._guard.retry_interval = seconds
+
+    def _key(self, trace_id: str) -> str:
+        return f"{self.prefix}exchange:{key_part(trace_id)}"
+
+    async def put(self, exchange: Exchange, ttl: float | None = None) -> None:
+        """Keep ``exchange`` for ``ttl`` seconds (``default_ttl`` when ``None``)."""
+        seconds = self.default_ttl if ttl is None else ttl
+        payload = json.dumps(exchange.to_dict(), default=_json_default, separators=(",", ":"))
+        key = self._key(exchange.trace_id)
+        with contextlib.suppress(RedisBypass):
+            await self._guard.run(
+                lambda: self.redis.set(key, payload, px=max(1, int(seconds * 1000)))
+            )
+
+    async def get(self, trace_id: str) -> Exchange | None:
+        """The exchange stored under ``trace_id``; ``None`` if unknown, expired or unreachable."""
+        key = self._key(trace_id)
+        try:
+            raw = await self._guard.run(lambda: self.redis.get(key))
+        except RedisBypass:
+            return None
+        if raw is None:
+            return None
+        try:
+            return Exchange.from_dict(json.loads(text(raw)))
+        except (ValueError, TypeError, AttributeError):
+            logger.warning("unreadable exchange under %s; ignored", key)
+            return None
+
+    async def ping(self) -> float:
+        """Round trip to Redis in ms; raises ``StorageUnavailableError`` if it is down."""
+        started = time.perf_counter()
+        try:
+            await self._guard.run(self.redis.ping, force=True)
+        except RedisBypass as exc:
+            raise StorageUnavailableError(f"Redis unavailable: {exc.__cause__!r}") from exc
+        return (time.perf_counter() - started) * 1000
+
+    async def close(self) -> None:
+        """Close the Redis client."""
+        await self.redis.aclose()

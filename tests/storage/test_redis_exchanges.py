@@ -1,0 +1,110 @@
+"""RedisExchangeStore against the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from feedback_asgi.storage.base import ExchangeStoreProtocol
+from feedback_asgi.storage.redis import RedisExchangeStore, make_redis_client
+from feedback_asgi.types import Exchange
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def store(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisExchangeStore]:
+    store = RedisExchangeStore(make_redis_client(redis_url), prefix=redis_prefix)
+    yield store
+    await store.close()
+
+
+def test_implements_the_protocol(store: RedisExchangeStore) -> None:
+    assert isinstance(store, ExchangeStoreProtocol)
+
+
+async def test_round_trip_keeps_every_field(store: RedisExchangeStore) -> None:
+    exchange = Exchange(
+        "trace-1",
+        session_id="s",
+        user_id="u",
+        model="gpt-x",
+        provider="p",
+        input={"prompt": "héllo ☃", "n": [1, 2]},
+        output="réponse",
+        status=200,
+        latency_ms=12.5,
+        input_truncated=True,
+        metadata={"k": "v"},
+        created_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+    )
+    await store.put(exchange)
+    assert await store.get("trace-1") == exchange
+    assert store.redis_errors == 0
+
+
+async def test_unknown_trace_is_none(store: RedisExchangeStore) -> None:
+    assert await store.get("nope") is None
+
+
+async def test_put_overwrites(store: RedisExchangeStore) -> None:
+    await store.put(Exchange("t", output="one"))
+    await store.put(Exchange("t", output="two"))
+    got = await store.get("t")
+    assert got is not None
+    assert got.output == "two"
+
+
+async def test_bytes_bodies_are_stored_as_text(store: RedisExchangeStore) -> None:
+    await store.put(Exchange("t", input=b"raw \xe2\x98\x83", output=b"\xff"))
+    got = await store.get("t")
+    assert got is not None
+    assert (got.input, got.output) == ("raw ☃", "\ufffd")
+
+
+async def test_ttl_expiry_and_default_ttl(
+    store: RedisExchangeStore, redis_url: str, redis_prefix: str
+) -> None:
+    await store.put(Exchange("short"), ttl=0.2)
+    await store.put(Exchange("long"))
+    keys = {k.decode(): k async for k in store.redis.scan_iter(match=f"{redis_prefix}exchange:*")}
+    long_key = next(v for k, v in keys.items() if k.endswith("long"))
+    remaining = await store.redis.pttl(long_key)
+    assert 86_000_000 < remaining <= 86_400_000
+    assert await store.get("short") is not None
+    await asyncio.sleep(0.3)
+    assert await store.get("short") is None
+    assert await store.get("long") is not None
+
+    custom = RedisExchangeStore(make_redis_client(redis_url), prefix=redis_prefix, default_ttl=60)
+    try:
+        await custom.put(Exchange("custom"))
+        (key,) = [k async for k in custom.redis.scan_iter(match=f"{redis_prefix}exchange:*custom")]
+        assert 55_000 < await custom.redis.pttl(key) <= 60_000
+    finally:
+        await custom.close()
+
+
+async def test_workers_share_exchanges(redis_url: str, redis_prefix: str) -> None:
+    one = RedisExchangeStore(make_redis_client(redis_url), prefix=redis_prefix)
+    two = RedisExchangeStore(make_redis_client(redis_url), prefix=redis_prefix)
+    other_app = RedisExchangeStore(make_redis_client(redis_url), prefix=redis_prefix + "x:")
+    try:
+        await one.put(Exchange("shared", model="m"))
+        got = await two.get("shared")
+        assert got is not None
+        assert got.model == "m"
+        assert await other_app.get("shared") is None
+    finally:
+        for store in (one, two, other_app):
+            await store.close()
+
+
+async def test_ping_and_unreadable_value(store: RedisExchangeStore, redis_prefix: str) -> None:
+    assert await store.ping() >= 0
+    await store.redis.set(f"{redis_prefix}exchange:r:broken", b"{not json")
+    assert await store.get("broken") is None
+    assert store.redis_errors == 0

@@ -1,0 +1,179 @@
+"""Redis down: cut mid-use, unreachable from the start, silent. The cache is bypassed,
+nothing fails for the caller, counters move, one log line per outage, and when Redis is
+back it is used again with no list from before the outage."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+
+from feedback_asgi.exceptions import StorageUnavailableError
+from feedback_asgi.result import Ok
+from feedback_asgi.storage.memory import MemoryFeedbackStore
+from feedback_asgi.storage.redis import (
+    CachedFeedbackStore,
+    RedisExchangeStore,
+    make_redis_client,
+)
+from feedback_asgi.types import Exchange, FeedbackItem, FeedbackType
+from tests.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.redis
+
+LOGGER = "feedback_asgi.storage.redis"
+
+
+def item(session: str) -> FeedbackItem:
+    return FeedbackItem(FeedbackType.RATING, 3, context={"session_id": session})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+async def proxy(redis_url: str) -> AsyncIterator[TcpProxy]:
+    proxy = await TcpProxy("127.0.0.1", 6379).start()
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture
+async def cache(proxy: TcpProxy, redis_prefix: str) -> AsyncIterator[CachedFeedbackStore]:
+    client = make_redis_client(f"redis://127.0.0.1:{proxy.port}/0", timeout=0.5)
+    store = CachedFeedbackStore(MemoryFeedbackStore(), client, prefix=redis_prefix)
+    store.retry_interval = 0.05
+    yield store
+    await store.close()
+
+
+async def test_cut_mid_use_falls_back_then_uses_redis_again_without_stale_lists(
+    cache: CachedFeedbackStore, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = item("s")
+    await cache.save(before)
+    assert [i.id for i in await cache.find_by_session("s")] == [before.id]
+    assert [i.id for i in await cache.find_by_session("s")] == [before.id]
+    assert cache.hits == 1
+
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    proxy.cut()
+    during = [item("s") for _ in range(3)]
+    for new in during:
+        assert isinstance(await cache.save(new), Ok)  # invalidation cannot reach Redis
+        found = {i.id for i in await cache.find_by_session("s")}
+        assert new.id in found
+        await asyncio.sleep(0.06)  # past retry_interval: each call tries Redis again
+    assert cache.redis_errors >= 3
+    assert not cache.redis_available
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, "logged once per outage, not per request"
+
+    proxy.restore()
+    await asyncio.sleep(0.06)
+    hits = cache.hits
+    expected = {before.id, *(i.id for i in during)}
+    # The entry cached before the cut would still match its version key: the epoch
+    # bump on first contact is what keeps it from being served.
+    assert {i.id for i in await cache.find_by_session("s")} == expected
+    assert {i.id for i in await cache.find_by_session("s")} == expected
+    assert cache.hits == hits + 1, "Redis is used again"
+    assert cache.redis_available
+    assert cache.namespace_resets >= 2  # first contact, and after the outage
+    assert any("reachable again" in r.getMessage() for r in caplog.records)
+
+
+async def test_redis_unreachable_from_the_start(redis_prefix: str) -> None:
+    client = make_redis_client(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+    cache = CachedFeedbackStore(MemoryFeedbackStore(), client, prefix=redis_prefix)
+    try:
+        saved = [item("s") for _ in range(5)]
+        for new in saved:
+            assert isinstance(await cache.save(new), Ok)
+            assert new.id in {i.id for i in await cache.find_by_session("s")}
+        assert {i.id for i in await cache.find_by_type("rating")} == {i.id for i in saved}
+        assert cache.redis_errors >= 1
+        # Within the pause after the first failure, calls skip Redis without trying it.
+        assert cache.redis_bypassed >= 1
+        assert cache.redis_errors + cache.redis_bypassed >= 11
+        assert cache.hits == 0
+        with pytest.raises(StorageUnavailableError):
+            await cache.ping_redis()
+        assert await cache.ping() >= 0  # the backing store is what counts as "up"
+    finally:
+        await cache.close()
+
+
+async def test_silent_redis_costs_at_most_the_timeout(redis_prefix: str) -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept_and_say_nothing(
+        _reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = make_redis_client(f"redis://127.0.0.1:{port}/0", timeout=0.2)
+    cache = CachedFeedbackStore(MemoryFeedbackStore(), client, prefix=redis_prefix)
+    cache.timeout = 0.2
+    try:
+        new = item("s")
+        async with asyncio.timeout(5):  # a stall would hang here; the call must fall back
+            assert isinstance(await cache.save(new), Ok)
+            assert [i.id for i in await cache.find_by_session("s")] == [new.id]
+        assert cache.redis_errors == 1
+        assert cache.redis_bypassed == 1
+    finally:
+        await cache.close()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_exchange_store_survives_a_cut_and_recovers(
+    proxy: TcpProxy, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_redis_client(f"redis://127.0.0.1:{proxy.port}/0", timeout=0.5)
+    store = RedisExchangeStore(client, prefix=redis_prefix)
+    store.retry_interval = 0.05
+    try:
+        await store.put(Exchange("t-before", output="hello"))
+        assert (await store.get("t-before")) is not None
+        caplog.set_level(logging.WARNING, logger=LOGGER)
+        proxy.cut()
+        await store.put(Exchange("t-during"))  # dropped, no exception
+        assert await store.get("t-before") is None  # unreachable reads as unknown
+        assert store.redis_errors >= 1
+        assert len(caplog.records) == 1
+        with pytest.raises(StorageUnavailableError):
+            await store.ping()
+        proxy.restore()
+        await asyncio.sleep(0.06)
+        assert await store.ping() >= 0
+        got = await store.get("t-before")
+        assert got is not None
+        assert got.output == "hello"
+        assert await store.get("t-during") is None
+    finally:
+        await store.close()
+
+
+async def test_exchange_store_unreachable_from_the_start(redis_prefix: str) -> None:
+    client = make_redis_client(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+    store = RedisExchangeStore(client, prefix=redis_prefix)
+    try:
+        await store.put(Exchange("t"))
+        assert await store.get("t") is None
+        assert store.redis_errors == 1
+        assert store.redis_bypassed == 1
+    finally:
+        await store.close()
