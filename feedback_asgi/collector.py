@@ -34,6 +34,7 @@ from feedback_asgi.processors import (
     FeedbackProcessorRegistry,
     json_problem,
     normalize_comment,
+    string_problem,
 )
 from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.base import FeedbackStoreProtocol
@@ -90,6 +91,19 @@ def check_context(context: object) -> dict[str, Any]:
     return copied
 
 
+def _check_id(item_id: object) -> str:
+    if (
+        not isinstance(item_id, str)
+        or not item_id
+        or len(item_id) > MAX_CORRELATION_LENGTH
+        or string_problem(item_id) is not None
+    ):
+        raise FeedbackValidationError.for_field(
+            "id", f"must be a non-empty string of at most {MAX_CORRELATION_LENGTH} characters"
+        )
+    return item_id
+
+
 class FeedbackCollector:
     """Collects feedback of every kind and stores it.
 
@@ -133,6 +147,7 @@ class FeedbackCollector:
         comment: str | None = None,
         supersedes: str | None = None,
         tombstone: bool = False,
+        item_id: str | None = None,
     ) -> Result[FeedbackItem, FeedbackError]:
         """Validate, run the hooks and store one item; the stored item or the reason why not.
 
@@ -140,7 +155,8 @@ class FeedbackCollector:
         stripped, in ``metadata["comment"]``. ``context`` and ``metadata`` are copied, never
         mutated. ``supersedes=<id>`` makes this the next version of that item (same kind;
         its context is inherited when ``context`` is ``None``); with ``tombstone=True`` it
-        retracts the item instead (``value`` must be ``None``).
+        retracts the item instead (``value`` must be ``None``). ``item_id`` sets the new
+        item's id (for idempotent writes); by default it is a fresh UUID4.
 
         Never raises for bad input or a failing store: ``Err(FeedbackValidationError)``
         names the field, ``Err(StorageUnavailableError)`` means the store is down,
@@ -156,6 +172,8 @@ class FeedbackCollector:
         )
         try:
             item = await self._build(kind, value, context, metadata, comment, supersedes, tombstone)
+            if item_id is not None:
+                item = item.evolve(id=_check_id(item_id))
         except FeedbackError as error:
             return Err(error)
         return await self.hooks.run(item, self._store, before=self._builtin_wrappers)

@@ -536,3 +536,24 @@ async def test_collect_with_random_input_is_ok_or_a_field_error(
             assert items == []
         case _:
             pytest.fail(f"unexpected {result!r}")
+
+
+async def test_item_id_sets_the_stored_id() -> None:
+    collector = FeedbackCollector()
+    result = await collector.collect("rating", 3, item_id="fixed-id-1")
+    assert isinstance(result, Ok)
+    assert result.value.id == "fixed-id-1"
+    assert await collector.storage.get("fixed-id-1") == result.value
+    again = await collector.collect("rating", 4, item_id="fixed-id-1")
+    assert isinstance(again, Err)
+    assert list(again.error.fields) == ["id"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("item_id", ["", 5, "x" * 256, "nul\x00"])
+async def test_bad_item_id_is_a_field_error(item_id: Any) -> None:
+    collector = FeedbackCollector()
+    result = await collector.collect("rating", 3, item_id=item_id)
+    assert isinstance(result, Err)
+    assert isinstance(result.error, FeedbackValidationError)
+    assert list(result.error.fields) == ["id"]
+    assert await stored(collector) == []
