@@ -1,0 +1,630 @@
+"""``SqlFeedbackStore``: feedback in SQLite, PostgreSQL or MariaDB/MySQL via SQLAlchemy async.
+
+URLs: ``sqlite+aiosqlite:///./feedback.db`` (the default; WAL mode, busy timeout),
+``postgresql+asyncpg://user@host/db`` (JSONB), ``mysql+asyncmy://user@host/db`` (JSON).
+Plain ``sqlite://``, ``postgresql://``, ``mysql://`` and ``mariadb://`` URLs get those drivers.
+
+Constructing a store never connects. The ``ai_feedback`` table is created on first use
+when ``config.create_tables`` is on (run ``feedback-asgi db upgrade`` and turn it off in
+production). Concurrent ``save`` calls are grouped: one INSERT of many rows and one
+COMMIT per batch, and each caller gets its result after its batch committed; a row that
+fails (duplicate id, second successor) fails only its own caller.
+
+The store can be used from several event loops one after the other (each test with its
+own loop, or several ``asyncio.run`` calls): it keeps one engine per loop, and a loop's
+engine is disposed when that loop shuts down. A store built on an ``AsyncEngine`` you pass
+uses that engine everywhere and leaves disposing it to you.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, event, func, select, update
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql import ColumnElement, Select
+
+from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.exceptions import (
+    FeedbackError,
+    FeedbackValidationError,
+    StorageUnavailableError,
+)
+from feedback_asgi.result import Err, Ok, Result
+from feedback_asgi.storage.base import Page, decode_cursor, encode_cursor, window_bounds
+from feedback_asgi.storage.group_commit import GroupCommitter
+from feedback_asgi.storage.sql_schema import (
+    ITEM_COLUMNS,
+    ai_feedback,
+    item_to_row,
+    metadata,
+    row_to_item,
+)
+from feedback_asgi.types import FeedbackItem, FeedbackKind, FeedbackSummary, normalize_kind
+
+__all__ = ["SqlFeedbackStore", "normalize_database_url"]
+
+logger = logging.getLogger("feedback_asgi.storage")
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "mysql": "mysql+asyncmy",
+    "mariadb": "mariadb+asyncmy",
+}
+_SQLITE_BUSY_TIMEOUT_MS = 5_000
+_t = ai_feedback.c
+
+SaveOutcome = Result[str, FeedbackError]
+
+
+def normalize_database_url(url: str | URL) -> URL:
+    """``url`` as a SQLAlchemy URL, with the async driver filled in for a bare dialect name."""
+    parsed = make_url(url)
+    if "+" not in parsed.drivername and parsed.drivername in _ASYNC_DRIVERS:
+        parsed = parsed.set(drivername=_ASYNC_DRIVERS[parsed.drivername])
+    return parsed
+
+
+def _is_memory_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _engine_options(url: URL, config: FeedbackConfig) -> dict[str, Any]:
+    timeout = config.connect_timeout_seconds
+    backend = url.get_backend_name()
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": max(5.0, 2 * timeout)}
+    if backend == "postgresql":
+        options["connect_args"] = {"timeout": timeout}
+    elif backend in ("mysql", "mariadb"):
+        options["connect_args"] = {"connect_timeout": timeout}
+        options["pool_recycle"] = 3600
+    elif backend == "sqlite":
+        options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}
+        if _is_memory_sqlite(url):
+            options = {"poolclass": StaticPool}
+    return options
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached (rather than a bad row)."""
+    if isinstance(exc, IntegrityError | DataError):
+        return False
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        return False  # raised before reaching the database (e.g. a value JSON cannot encode)
+    return isinstance(exc, SQLAlchemyError | OSError | TimeoutError | ConnectionError)
+
+
+def _unavailable(exc: BaseException) -> StorageUnavailableError:
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return StorageUnavailableError(
+        f"feedback database unavailable: {type(exc).__name__}{': ' + detail if detail else ''}"
+    )
+
+
+@contextlib.contextmanager
+def _reads() -> Iterator[None]:
+    """Turn database failures during a read into ``StorageUnavailableError``."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        raise _unavailable(exc) from exc
+
+
+class _Abort(Exception):
+    """Rolls back a ``save_many`` transaction because one item was rejected."""
+
+    def __init__(self, error: FeedbackError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(slots=True)
+class _Bound:
+    """What the store keeps per event loop: connections and futures belong to one loop."""
+
+    engine: AsyncEngine
+    committer: GroupCommitter[FeedbackItem, SaveOutcome]
+    schema_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    guard: AsyncGenerator[None, None] | None = None
+
+
+class SqlFeedbackStore:
+    """Feedback items in the ``ai_feedback`` table of a SQL database.
+
+    ``url_or_engine``: a SQLAlchemy URL (``config.database_url`` when ``None``) or an
+    ``AsyncEngine``. ``config`` supplies the connect timeout, group commit settings and
+    ``create_tables``; ``engine_options`` are passed on to ``create_async_engine``
+    (for example ``{"pool_size": 20}``).
+    """
+
+    def __init__(
+        self,
+        url_or_engine: str | URL | AsyncEngine | None = None,
+        *,
+        config: FeedbackConfig | None = None,
+        engine_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.config = config if config is not None else FeedbackConfig()
+        self._given_engine: AsyncEngine | None = None
+        if isinstance(url_or_engine, AsyncEngine):
+            self._given_engine = url_or_engine
+            self.url = url_or_engine.url
+        else:
+            self.url = normalize_database_url(url_or_engine or self.config.database_url)
+        self._engine_options = {
+            **_engine_options(self.url, self.config),
+            **dict(engine_options or {}),
+        }
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Bound] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._schema_ready = not self.config.create_tables
+        self._available = True
+
+    def __repr__(self) -> str:
+        return f"SqlFeedbackStore({self.url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def dialect_name(self) -> str:
+        """``sqlite``, ``postgresql``, ``mysql`` or ``mariadb``."""
+        return self.url.get_backend_name()
+
+    @property
+    def batches_committed(self) -> int:
+        """Group-commit batches written on the current event loop (for tests and metrics)."""
+        bound = self._by_loop.get(asyncio.get_running_loop())
+        return bound.committer.batches if bound else 0
+
+    # per-loop state
+
+    async def _bound(self) -> _Bound:
+        loop = asyncio.get_running_loop()
+        bound = self._by_loop.get(loop)
+        if bound is not None:
+            return bound
+        engine = self._given_engine or self._make_engine()
+        committer: GroupCommitter[FeedbackItem, SaveOutcome] = GroupCommitter(
+            self._write_batch,
+            max_batch=self.config.group_commit_max_batch,
+            max_wait=self.config.group_commit_max_wait_ms / 1000,
+            on_failure=lambda exc: Err(_unavailable(exc)),
+        )
+        bound = _Bound(engine, committer)
+        self._by_loop[loop] = bound
+        if self._given_engine is None:
+            # An async generator lives as long as its loop: asyncio.run() and
+            # asyncio.Runner close it at shutdown, which disposes this loop's engine.
+            bound.guard = self._dispose_at_shutdown(loop, bound)
+            await bound.guard.asend(None)
+        return bound
+
+    def _make_engine(self) -> AsyncEngine:
+        engine = create_async_engine(self.url, **self._engine_options)
+        if self.dialect_name == "sqlite" and not _is_memory_sqlite(self.url):
+            _configure_sqlite(engine)
+        return engine
+
+    async def _dispose_at_shutdown(
+        self, loop: asyncio.AbstractEventLoop, bound: _Bound
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            if self._by_loop.get(loop) is bound:
+                del self._by_loop[loop]
+            with contextlib.suppress(Exception):
+                await bound.committer.wait_idle()
+            with contextlib.suppress(Exception):
+                await bound.engine.dispose()
+
+    async def _engine(self) -> AsyncEngine:
+        bound = await self._bound()
+        if not self._schema_ready:
+            async with bound.schema_lock:
+                if not self._schema_ready:
+                    await self._create_schema(bound.engine)
+        return bound.engine
+
+    async def _create_schema(self, engine: AsyncEngine) -> None:
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all, checkfirst=True)
+        except (IntegrityError, DBAPIError):
+            # Another process created it between our check and our CREATE: check again.
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all, checkfirst=True)
+        self._schema_ready = True
+
+    def _note(self, available: bool, exc: BaseException | None = None) -> None:
+        if available == self._available:
+            return
+        self._available = available
+        if available:
+            logger.warning("feedback database %r is reachable again", self)
+        else:
+            logger.warning("feedback database %r is unavailable: %s", self, exc)
+
+    # writes
+
+    async def save(self, item: FeedbackItem) -> Result[str, FeedbackError]:
+        """Store one item; ``Ok(item.id)`` once its batch committed, ``Err`` on failure."""
+        try:
+            bound = await self._bound()
+            await self._engine()
+        except Exception as exc:
+            return Err(self._failure(exc))
+        return await bound.committer.submit(item)
+
+    async def save_many(self, items: Sequence[FeedbackItem]) -> Result[list[str], FeedbackError]:
+        """Store all ``items`` in one transaction, or none of them."""
+        items = list(items)
+        if not items:
+            return Ok([])
+        try:
+            engine = await self._engine()
+            async with engine.begin() as conn:
+                for error in await self._insert(conn, items, atomic=True):
+                    if error is not None:
+                        raise _Abort(error)
+        except _Abort as abort:
+            return Err(abort.error)
+        except Exception as exc:
+            return Err(await self._explain(items, exc))
+        self._note(True)
+        return Ok([item.id for item in items])
+
+    def _failure(self, exc: BaseException) -> FeedbackError:
+        if isinstance(exc, FeedbackError):
+            return exc
+        if _is_unavailable(exc):
+            self._note(False, exc)
+            return _unavailable(exc)
+        if isinstance(exc, IntegrityError):
+            return FeedbackValidationError("the item conflicts with a stored item")
+        if isinstance(exc, DataError | StatementError):
+            return FeedbackValidationError.for_field("item", "the database cannot store it")
+        logger.exception("unexpected error while saving feedback")
+        return FeedbackError(f"could not store feedback: {type(exc).__name__}")
+
+    async def _write_batch(self, items: list[FeedbackItem]) -> list[SaveOutcome]:
+        """Write a group-commit batch; isolate failing rows by writing them one by one."""
+        try:
+            engine = await self._engine()
+            async with engine.begin() as conn:
+                errors = await self._insert(conn, items, atomic=False)
+        except Exception as exc:
+            if _is_unavailable(exc):
+                error = self._failure(exc)
+                return [Err(error) for _ in items]
+            if len(items) == 1:
+                return [Err(await self._explain(items, exc))]
+            return [await self._write_one(item) for item in items]
+        self._note(True)
+        return [Ok(item.id) if error is None else Err(error) for item, error in zip(items, errors, strict=True)]
+
+    async def _write_one(self, item: FeedbackItem) -> SaveOutcome:
+        match await self.save_many([item]):
+            case Ok(ids):
+                return Ok(ids[0])
+            case Err(error):
+                return Err(error)
+
+    async def _explain(self, items: list[FeedbackItem], exc: Exception) -> FeedbackError:
+        """Say which constraint a rejected set of items broke (another writer got there first)."""
+        if not isinstance(exc, IntegrityError):
+            return self._failure(exc)
+        ids = [item.id for item in items]
+        targets = [item.supersedes for item in items if item.supersedes is not None]
+        try:
+            engine = await self._engine()
+            async with engine.connect() as conn:
+                found = await conn.scalar(select(_t.id).where(_t.id.in_(ids)).limit(1))
+                if found is not None:
+                    return FeedbackValidationError.for_field("id", f"an item with id {found} exists")
+                if targets:
+                    taken = select(_t.supersedes).where(_t.supersedes.in_(targets)).limit(1)
+                    target = await conn.scalar(taken)
+                    if target is not None:
+                        return FeedbackValidationError.for_field(
+                            "supersedes", f"item {target} was already superseded"
+                        )
+        except Exception as lookup_error:
+            return self._failure(lookup_error)
+        return self._failure(exc)
+
+    async def _insert(
+        self, conn: AsyncConnection, items: list[FeedbackItem], *, atomic: bool
+    ) -> list[FeedbackError | None]:
+        """Insert the acceptable ``items`` in ``conn``'s transaction; the rest get an error.
+
+        Successors are checked here (target exists, not superseded yet) and their targets
+        lose ``is_live`` in the same transaction; the UNIQUE constraint on ``supersedes``
+        still settles a race with another process.
+        """
+        targets = {item.supersedes for item in items if item.supersedes is not None}
+        stored_roots: dict[str, str] = {}
+        taken: set[str] = set()
+        if targets:
+            found = await conn.execute(
+                select(_t.id, _t.root_id, _t.supersedes).where(
+                    _t.id.in_(targets) | _t.supersedes.in_(targets)
+                )
+            )
+            for row_id, root_id, supersedes in found:
+                if row_id in targets:
+                    stored_roots[row_id] = root_id
+                if supersedes in targets:
+                    taken.add(supersedes)
+        accepted: dict[str, dict[str, Any]] = {}
+        stored_targets: list[str] = []
+        errors: list[FeedbackError | None] = []
+        for item in items:
+            try:
+                row = self._accept(item, accepted, stored_roots, taken)
+            except FeedbackValidationError as error:
+                errors.append(error)
+                if atomic:
+                    return errors
+                continue
+            target = item.supersedes
+            if target is not None:
+                taken.add(target)
+                if target in accepted:
+                    accepted[target]["is_live"] = False
+                else:
+                    stored_targets.append(target)
+            accepted[item.id] = row
+            errors.append(None)
+        if accepted:
+            await conn.execute(ai_feedback.insert(), list(accepted.values()))
+        if stored_targets:
+            await conn.execute(
+                update(ai_feedback).where(_t.id.in_(stored_targets)).values(is_live=False)
+            )
+        return errors
+
+    @staticmethod
+    def _accept(
+        item: FeedbackItem,
+        accepted: dict[str, dict[str, Any]],
+        stored_roots: dict[str, str],
+        taken: set[str],
+    ) -> dict[str, Any]:
+        if item.id in accepted:
+            raise FeedbackValidationError.for_field("id", f"an item with id {item.id} exists")
+        root_id = item.id
+        target = item.supersedes
+        if target is not None:
+            if target in taken:
+                raise FeedbackValidationError.for_field(
+                    "supersedes", f"item {target} was already superseded"
+                )
+            if target in accepted:
+                root_id = accepted[target]["root_id"]
+            elif target in stored_roots:
+                root_id = stored_roots[target]
+            else:
+                raise FeedbackValidationError.for_field("supersedes", f"no item {target}")
+        return item_to_row(item, root_id=root_id, is_live=not item.tombstone)
+
+    # reads
+
+    async def _fetch(self, statement: Select[Any]) -> list[FeedbackItem]:
+        with _reads():
+            engine = await self._engine()
+            async with engine.connect() as conn:
+                rows = (await conn.execute(statement)).all()
+        self._note(True)
+        return [row_to_item(row) for row in rows]
+
+    @staticmethod
+    def _items(*conditions: ColumnElement[bool], include_history: bool) -> Select[Any]:
+        statement = select(*ITEM_COLUMNS)
+        if not include_history:
+            statement = statement.where(_t.is_live)
+        return statement.where(*conditions)
+
+    @staticmethod
+    def _newest_first(statement: Select[Any]) -> Select[Any]:
+        return statement.order_by(_t.created_at.desc(), _t.id.desc())
+
+    async def get(self, feedback_id: str) -> FeedbackItem | None:
+        """The row with this id, live or not."""
+        found = await self._fetch(select(*ITEM_COLUMNS).where(_t.id == feedback_id))
+        return found[0] if found else None
+
+    async def history(self, feedback_id: str) -> list[FeedbackItem]:
+        """Every version in the chain containing ``feedback_id``, oldest first."""
+        root = select(_t.root_id).where(_t.id == feedback_id).scalar_subquery()
+        rows = await self._fetch(select(*ITEM_COLUMNS).where(_t.root_id == root))
+        by_target = {item.supersedes: item for item in rows if item.supersedes is not None}
+        chain = [item for item in rows if item.supersedes is None]
+        while chain and chain[-1].id in by_target:
+            chain.append(by_target[chain[-1].id])
+        return chain
+
+    async def find_by_session(
+        self, session_id: str, *, include_history: bool = False
+    ) -> list[FeedbackItem]:
+        """Items of one session, newest first."""
+        condition = _t.session_id == session_id
+        return await self._fetch(self._newest_first(self._items(condition, include_history=include_history)))
+
+    async def find_by_trace(
+        self, trace_id: str, *, include_history: bool = False
+    ) -> list[FeedbackItem]:
+        """Items on one trace, newest first."""
+        condition = _t.trace_id == trace_id
+        return await self._fetch(self._newest_first(self._items(condition, include_history=include_history)))
+
+    async def find_by_type(
+        self, feedback_type: FeedbackKind, *, limit: int = 100, include_history: bool = False
+    ) -> list[FeedbackItem]:
+        """Items of one kind, newest first, at most ``limit``."""
+        condition = _t.kind == str(normalize_kind(feedback_type))
+        statement = self._items(condition, include_history=include_history)
+        return await self._fetch(self._newest_first(statement).limit(max(limit, 0)))
+
+    async def query(
+        self,
+        *,
+        type: FeedbackKind | None = None,
+        model: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        trace_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        include_history: bool = False,
+    ) -> Page:
+        """Filtered items, newest first, keyset-paginated on ``(created_at, id)``."""
+        conditions: list[ColumnElement[bool]] = []
+        if type is not None:
+            conditions.append(_t.kind == str(normalize_kind(type)))
+        for column, wanted in (
+            (_t.model, model),
+            (_t.session_id, session_id),
+            (_t.user_id, user_id),
+            (_t.trace_id, trace_id),
+        ):
+            if wanted is not None:
+                conditions.append(column == wanted)
+        if since is not None:
+            conditions.append(_t.created_at >= since)
+        if until is not None:
+            conditions.append(_t.created_at < until)
+        if cursor:
+            moment, last_id = decode_cursor(cursor)
+            # (created_at, id) < (moment, last_id), spelled so every backend uses the index
+            conditions.append(_t.created_at <= moment)
+            conditions.append((_t.created_at < moment) | (_t.id < last_id))
+        limit = max(limit, 0)
+        statement = self._newest_first(self._items(*conditions, include_history=include_history))
+        found = await self._fetch(statement.limit(limit + 1))
+        page = found[:limit]
+        more = len(found) > limit
+        return Page(page, encode_cursor(page[-1]) if more and page else None)
+
+    async def aggregate(
+        self,
+        *,
+        window_hours: float = 24,
+        model: str | None = None,
+        provider: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> FeedbackSummary:
+        """Figures over live items in the window (``since``/``until`` override it)."""
+        start, end = window_bounds(window_hours, since, until)
+        conditions: list[ColumnElement[bool]] = [_t.is_live, _t.created_at >= start]
+        if end is not None:
+            conditions.append(_t.created_at < end)
+        if model is not None:
+            conditions.append(_t.model == model)
+        if provider is not None:
+            conditions.append(_t.provider == provider)
+        statement = (
+            select(
+                _t.kind,
+                func.count(),
+                func.count(_t.rating),
+                func.sum(_t.rating),
+                func.sum(case((_t.thumbs == 1, 1), else_=0)),
+                func.sum(case((_t.thumbs == -1, 1), else_=0)),
+            )
+            .where(*conditions)
+            .group_by(_t.kind)
+        )
+        with _reads():
+            engine = await self._engine()
+            async with engine.connect() as conn:
+                rows = (await conn.execute(statement)).all()
+        self._note(True)
+        counts: dict[str, int] = {}
+        rated = up = down = 0
+        rating_sum = 0.0
+        for kind, count, n_rated, total, n_up, n_down in rows:
+            counts[kind] = int(count)
+            rated += int(n_rated)
+            rating_sum += float(total or 0.0)
+            up += int(n_up or 0)
+            down += int(n_down or 0)
+        average = rating_sum / rated if rated else None
+        return FeedbackSummary(sum(counts.values()), average, counts, up, down)
+
+    async def iter_items(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        batch_size: int = 1000,
+        include_history: bool = False,
+    ) -> AsyncIterator[FeedbackItem]:
+        """Matching items, oldest first, fetched ``batch_size`` rows per query.
+
+        Each batch is its own short query resuming after the last row seen, so no
+        connection or transaction is held while the caller works on the items.
+        """
+        batch_size = max(batch_size, 1)
+        last: FeedbackItem | None = None
+        while True:
+            conditions: list[ColumnElement[bool]] = []
+            if since is not None:
+                conditions.append(_t.created_at >= since)
+            if until is not None:
+                conditions.append(_t.created_at < until)
+            if last is not None:
+                conditions.append(_t.created_at >= last.created_at)
+                conditions.append((_t.created_at > last.created_at) | (_t.id > last.id))
+            statement = self._items(*conditions, include_history=include_history)
+            statement = statement.order_by(_t.created_at, _t.id).limit(batch_size)
+            batch = await self._fetch(statement)
+            for item in batch:
+                yield item
+            if len(batch) < batch_size:
+                return
+            last = batch[-1]
+
+    async def ping(self) -> float:
+        """Round-trip time of ``SELECT 1`` in milliseconds; raises ``StorageUnavailableError``."""
+        with _reads():
+            bound = await self._bound()
+            started = time.perf_counter()
+            async with bound.engine.connect() as conn:
+                await conn.scalar(select(1))
+        self._note(True)
+        return (time.perf_counter() - started) * 1000
+
+    async def close(self) -> None:
+        """Wait for pending writes, then release this loop's connections."""
+        loop = asyncio.get_running_loop()
+        bound = self._by_loop.pop(loop, None)
+        if bound is None:
+            return
+        await bound.committer.wait_idle()
+        if bound.guard is not None:
+            await bound.guard.aclose()

@@ -1,0 +1,211 @@
+"""The ``ai_feedback`` table and the conversions between its rows and ``FeedbackItem``.
+
+Everything a query or an aggregate filters on has a typed column; the item's own content
+(``value``, ``context``, ``metadata``) is kept as JSON (JSONB on PostgreSQL). Rows are never
+edited after insertion except ``is_live``, which is cleared in the transaction that saves
+the row's successor. ``root_id`` is the id of the first version of a chain, so a whole
+history is one indexed lookup.
+
+The Alembic migrations in :mod:`feedback_asgi.migrations` create exactly this schema.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Double,
+    Index,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.types import TypeEngine
+
+from feedback_asgi.exceptions import FeedbackValidationError
+from feedback_asgi.types import CORRELATION_KEYS, FeedbackItem, FeedbackType
+
+__all__ = [
+    "CORRELATION_LENGTH",
+    "ID_LENGTH",
+    "ITEM_COLUMNS",
+    "TABLE_NAME",
+    "UtcDateTime",
+    "ai_feedback",
+    "item_to_row",
+    "metadata",
+    "row_to_item",
+]
+
+TABLE_NAME = "ai_feedback"
+ID_LENGTH = 128
+"""Longest item id a SQL store accepts (uuid4 ids have 36 characters)."""
+CORRELATION_LENGTH = 255
+"""Longest ``trace_id``/``session_id``/... value a SQL store indexes."""
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime with microseconds on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite and MariaDB store the UTC wall time
+    (``DATETIME(6)`` on MariaDB), and values read back get ``tzinfo=UTC`` again.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _id_type() -> TypeEngine[str]:
+    # "C" collation on PostgreSQL: ids sort by code point, as in Python and on the other backends.
+    return String(ID_LENGTH).with_variant(String(ID_LENGTH, collation="C"), "postgresql")
+
+
+JSON_TYPE: TypeEngine[Any] = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+metadata = MetaData()
+
+ai_feedback = Table(
+    TABLE_NAME,
+    metadata,
+    Column("id", _id_type(), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("trace_id", String(CORRELATION_LENGTH)),
+    Column("session_id", String(CORRELATION_LENGTH)),
+    Column("user_id", String(CORRELATION_LENGTH)),
+    Column("model", String(CORRELATION_LENGTH)),
+    Column("provider", String(CORRELATION_LENGTH)),
+    Column("intent", String(CORRELATION_LENGTH)),
+    Column("project", String(CORRELATION_LENGTH)),
+    Column("endpoint", String(CORRELATION_LENGTH)),
+    Column("rating", Double()),
+    Column("thumbs", SmallInteger()),
+    Column("supersedes", _id_type()),
+    Column("tombstone", Boolean(), nullable=False),
+    Column("is_live", Boolean(), nullable=False),
+    Column("root_id", _id_type(), nullable=False),
+    Column("value", JSON_TYPE),
+    Column("context", JSON_TYPE, nullable=False),
+    Column("metadata", JSON_TYPE, nullable=False, key="meta"),
+    UniqueConstraint("supersedes", name="uq_ai_feedback_supersedes"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+
+_c = ai_feedback.c
+# Every listing filters on one column and orders by (created_at, id): one index each.
+Index("ix_ai_feedback_created_at", _c.created_at, _c.id)
+Index("ix_ai_feedback_session_id", _c.session_id, _c.created_at, _c.id)
+Index("ix_ai_feedback_trace_id", _c.trace_id, _c.created_at, _c.id)
+Index("ix_ai_feedback_kind", _c.kind, _c.created_at, _c.id)
+Index("ix_ai_feedback_model", _c.model, _c.created_at, _c.id)
+Index("ix_ai_feedback_user_id", _c.user_id, _c.created_at, _c.id)
+Index("ix_ai_feedback_root_id", _c.root_id)
+# Aggregates over a window read live rows only; on PostgreSQL this is an index-only scan.
+Index(
+    "ix_ai_feedback_live_window",
+    _c.created_at,
+    postgresql_include=["kind", "rating", "thumbs", "model", "provider"],
+    postgresql_where=_c.is_live,
+    sqlite_where=_c.is_live,
+)
+
+ITEM_COLUMNS = (
+    _c.id,
+    _c.kind,
+    _c.value,
+    _c.context,
+    _c.meta,
+    _c.created_at,
+    _c.supersedes,
+    _c.tombstone,
+)
+"""The columns :func:`row_to_item` needs, in its order."""
+
+
+def _correlation(item: FeedbackItem, key: str) -> str | None:
+    value = item.context.get(key)
+    if not isinstance(value, str):
+        return None  # only strings are matched, as in every other store
+    if len(value) > CORRELATION_LENGTH:
+        raise FeedbackValidationError.for_field(
+            f"context.{key}", f"longer than {CORRELATION_LENGTH} characters"
+        )
+    return value
+
+
+def item_to_row(item: FeedbackItem, *, root_id: str, is_live: bool) -> dict[str, Any]:
+    """The insert parameters for ``item``; raises ``FeedbackValidationError`` if it cannot fit."""
+    if len(item.id) > ID_LENGTH:
+        raise FeedbackValidationError.for_field("id", f"longer than {ID_LENGTH} characters")
+    kind = str(item.feedback_type)
+    value = item.value
+    rating = None
+    if kind == FeedbackType.RATING and isinstance(value, int | float):
+        rating = float(value)
+    thumbs = None
+    if kind == FeedbackType.THUMBS and (value == 1 or value == -1):
+        thumbs = 1 if value == 1 else -1
+    row: dict[str, Any] = {
+        "id": item.id,
+        "kind": kind,
+        "created_at": item.created_at,
+        "rating": rating,
+        "thumbs": thumbs,
+        "supersedes": item.supersedes,
+        "tombstone": item.tombstone,
+        "is_live": is_live,
+        "root_id": root_id,
+        "value": value,
+        "context": item.context,
+        "meta": item.metadata,
+    }
+    for key in CORRELATION_KEYS:
+        row[key] = _correlation(item, key)
+    return row
+
+
+_KINDS: dict[str, FeedbackType] = {kind.value: kind for kind in FeedbackType}
+_new_item = object.__new__
+_set = object.__setattr__
+
+
+def row_to_item(row: Any) -> FeedbackItem:
+    """Rebuild an item from a row of :data:`ITEM_COLUMNS` (values were validated on save)."""
+    item: FeedbackItem = _new_item(FeedbackItem)
+    _set(item, "feedback_type", _KINDS.get(row[1], row[1]))
+    _set(item, "value", row[2])
+    _set(item, "context", row[3] if row[3] is not None else {})
+    _set(item, "metadata", row[4] if row[4] is not None else {})
+    _set(item, "id", row[0])
+    _set(item, "created_at", row[5])
+    _set(item, "supersedes", row[6])
+    _set(item, "tombstone", bool(row[7]))
+    return item
