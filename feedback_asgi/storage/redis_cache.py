@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -47,15 +48,18 @@ __all__ = ["CachedFeedbackStore"]
 
 logger = logging.getLogger("feedback_asgi.storage.redis")
 
-# KEYS: epoch, version, entry. Returns {epoch, version} on a miss, {epoch, version, payload}
-# on a hit (the entry's stamp equals the current epoch:version).
+# KEYS: epoch, version, entry. ARGV: the stamp of the copy this process holds ('' if none).
+# Returns {epoch, version} on a miss; on a hit (the entry's stamp is the current
+# epoch:version) {epoch, version, payload}, or {epoch, version, 1} if ARGV[1] is that stamp.
 _READ = """
 local epoch = redis.call('GET', KEYS[1]) or '0'
 local version = redis.call('GET', KEYS[2]) or ''
 local entry = redis.call('GET', KEYS[3])
 if entry and version ~= '' then
+  local stamp = epoch .. ':' .. version
   local sep = string.find(entry, '\\n', 1, true)
-  if sep and string.sub(entry, 1, sep - 1) == epoch .. ':' .. version then
+  if sep and string.sub(entry, 1, sep - 1) == stamp then
+    if ARGV[1] == stamp then return {epoch, version, 1} end
     return {epoch, version, string.sub(entry, sep + 1)}
   end
 end
@@ -63,7 +67,8 @@ return {epoch, version}
 """
 
 # KEYS: epoch, version, entry, clock. ARGV: epoch and version the reader saw before it read
-# the backing store, payload, entry ttl ms, version ttl ms. Writes nothing if either moved.
+# the backing store, payload, entry ttl ms, version ttl ms. Writes nothing (returns 0) if
+# either moved; else returns the entry's stamp.
 _FILL = """
 local epoch = redis.call('GET', KEYS[1]) or '0'
 if epoch ~= ARGV[1] then return 0 end
@@ -75,8 +80,9 @@ if version == '' then
 else
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
-redis.call('SET', KEYS[3], epoch .. ':' .. version .. '\\n' .. ARGV[3], 'PX', ARGV[4])
-return 1
+local stamp = epoch .. ':' .. version
+redis.call('SET', KEYS[3], stamp .. '\\n' .. ARGV[3], 'PX', ARGV[4])
+return stamp
 """
 
 # KEYS: clock, then the version keys to bump. ARGV: version ttl ms.
@@ -86,6 +92,8 @@ for i = 2, #KEYS do
 end
 return #KEYS - 1
 """
+
+_DECODED_MAX_BYTES = 256 * 1024
 
 Scope = tuple[str, str]  # (scope name, id): ("session", "s-1"), ("trace", ...), ("type", ...)
 
@@ -130,6 +138,11 @@ class CachedFeedbackStore:
         self._guard = RedisGuard("CachedFeedbackStore", logger, timeout=0.5, retry_interval=1.0)
         # The error generation last covered by an epoch bump; -1: never contacted yet.
         self._reset_generation = -1
+        # Lists decoded earlier, by entry key, with their stamp: a read still asks Redis
+        # whether the entry is current, but gets a one-word answer instead of the payload.
+        self.local_entries = 1024
+        """Decoded lists kept in this process (each still checked with Redis); 0: none."""
+        self._decoded: OrderedDict[str, tuple[str, tuple[FeedbackItem, ...]]] = OrderedDict()
         self._epoch_key = f"{prefix}cache:epoch"
         self._clock_key = f"{prefix}cache:clock"
         self._read = redis.register_script(_READ)
@@ -191,20 +204,30 @@ class CachedFeedbackStore:
     async def _cached_list(
         self, scope: Scope, variant: str, load: Callable[[], Awaitable[list[FeedbackItem]]]
     ) -> list[FeedbackItem]:
-        keys = [self._epoch_key, self._version_key(scope), self._entry_key(scope, variant)]
+        entry_key = self._entry_key(scope, variant)
+        keys = [self._epoch_key, self._version_key(scope), entry_key]
+        held = self._decoded.get(entry_key)
         try:
-            reply = await self._redis_call(self._read, keys, [])
+            reply = await self._redis_call(self._read, keys, [held[0] if held else ""])
         except RedisBypass:
             return await load()
-        stamp = (text(reply[0]), text(reply[1]))
+        epoch, version = text(reply[0]), text(reply[1])
         if len(reply) == 3:
-            try:
-                items = [FeedbackItem.from_dict(d) for d in json.loads(text(reply[2]))]
-            except (ValueError, TypeError, AttributeError):
-                logger.debug("unreadable cache entry %s; reading through", keys[2])
+            if isinstance(reply[2], int):
+                # Redis confirmed the copy decoded earlier is still the current entry.
+                if held is not None and held[0] == f"{epoch}:{version}":
+                    self.hits += 1
+                    return list(held[1])
             else:
-                self.hits += 1
-                return items
+                payload = text(reply[2])
+                try:
+                    items = [FeedbackItem.from_dict(d) for d in json.loads(payload)]
+                except (ValueError, TypeError, AttributeError):
+                    logger.debug("unreadable cache entry %s; reading through", entry_key)
+                else:
+                    self.hits += 1
+                    self._remember(entry_key, f"{epoch}:{version}", items, len(payload))
+                    return items
         self.misses += 1
         items = await load()
         try:
@@ -212,14 +235,25 @@ class CachedFeedbackStore:
         except (TypeError, ValueError):
             return items  # values JSON cannot hold exactly: not cached
         ttl_ms = max(1, int(self.ttl * 1000))
-        args = [stamp[0], stamp[1], payload, ttl_ms, ttl_ms * 2]
+        args = [epoch, version, payload, ttl_ms, ttl_ms * 2]
         try:
             filled = await self._redis_call(self._fill, [*keys, self._clock_key], args)
         except RedisBypass:
             return items
-        if not filled:
+        if filled == 0:
             self.fills_refused += 1
+        else:
+            self._remember(entry_key, text(filled), items, len(payload))
         return items
+
+    def _remember(self, entry_key: str, stamp: str, items: list[FeedbackItem], size: int) -> None:
+        """Keep the decoded list, served again only while Redis says ``stamp`` is current."""
+        self._decoded.pop(entry_key, None)
+        if size > _DECODED_MAX_BYTES:
+            return
+        self._decoded[entry_key] = (stamp, tuple(items))
+        while len(self._decoded) > self.local_entries:
+            self._decoded.popitem(last=False)
 
     async def _invalidate(self, scopes: set[Scope]) -> None:
         if not scopes:

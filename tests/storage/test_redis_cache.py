@@ -223,6 +223,7 @@ async def test_uncached_reads_delegate(
 async def test_unreadable_entry_is_read_through(
     cache: CachedFeedbackStore, redis_prefix: str
 ) -> None:
+    cache.local_entries = 0  # no decoded copy in this process: the entry is read again
     item = rating(1, session_id="s")
     await cache.save(item)
     await cache.find_by_session("s")
@@ -233,3 +234,24 @@ async def test_unreadable_entry_is_read_through(
     assert ids(await cache.find_by_session("s")) == [item.id]
     assert cache.hits == 0
     assert cache.misses == 2
+
+
+async def test_two_workers_share_entries_and_invalidations(
+    backing: MemoryFeedbackStore, redis_url: str, redis_prefix: str
+) -> None:
+    """Two cache instances (two worker processes) over one database and one Redis."""
+    one = CachedFeedbackStore(backing, make_redis_client(redis_url), prefix=redis_prefix)
+    two = CachedFeedbackStore(backing, make_redis_client(redis_url), prefix=redis_prefix)
+    try:
+        first = rating(1, session_id="s")
+        await one.save(first)
+        await two.find_by_session("s")  # two's first contact, then a miss that fills
+        assert ids(await one.find_by_session("s")) == [first.id]  # filled by two
+        assert ids(await one.find_by_session("s")) == [first.id]  # from one's decoded copy
+        assert one.hits == 2
+        second = rating(2, session_id="s")
+        await two.save(second)  # invalidates in Redis; one's decoded copy is now outdated
+        assert set(ids(await one.find_by_session("s"))) == {first.id, second.id}
+    finally:
+        await one.close()
+        await two.close()
