@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from feedback_asgi.exceptions import ConfigurationError
 
@@ -144,6 +145,14 @@ class FeedbackConfig(BaseSettings):
             super().__init__(**values)
         except ValidationError as exc:
             raise _configuration_error(exc) from None
+        except SettingsError as exc:
+            # e.g. a list setting whose environment value is not JSON
+            match = re.search(r'field "(\w+)"', str(exc))
+            name = match.group(1) if match else "?"
+            raise ConfigurationError(
+                f"invalid feedback-asgi configuration: {name} ({ENV_PREFIX}{name.upper()}): "
+                "could not parse the value (lists are JSON, e.g. '[\"a\", \"b\"]')"
+            ) from None
 
     @field_validator("path")
     @classmethod
@@ -174,7 +183,10 @@ class FeedbackConfig(BaseSettings):
     @model_validator(mode="after")
     def _check_rating_range(self) -> FeedbackConfig:
         if self.rating_min >= self.rating_max:
-            raise ValueError("rating_min must be lower than rating_max")
+            raise ValueError(
+                f"rating_min ({ENV_PREFIX}RATING_MIN) must be lower than "
+                f"rating_max ({ENV_PREFIX}RATING_MAX)"
+            )
         return self
 
     @classmethod
