@@ -1,0 +1,422 @@
+"""What to capture from a request, and the per-request holder that captures it.
+
+Framework-neutral: the ASGI middleware (and the Django one) fill an :class:`ExchangeCapture`
+from their own request objects; everything here works on bytes and header lists.
+
+* :class:`CaptureSettings`: the capture rules (include/exclude patterns, methods, the
+  feedback path) and limits, resolved once from a :class:`~feedback_asgi.config.FeedbackConfig`.
+* Trace ids: :func:`valid_id`, :func:`trace_id_from_traceparent`, :func:`new_trace_id`.
+* :class:`BodyTee`: a bounded copy of a body that keeps counting the bytes it drops.
+* :class:`ExchangeCapture`: the one mutable holder per request, bound in a ContextVar
+  (:func:`current_capture`) so :class:`~feedback_asgi.context.FeedbackContext` can enrich it;
+  :meth:`ExchangeCapture.to_exchange` turns it into a redacted
+  :class:`~feedback_asgi.types.Exchange`, off the request path.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from feedback_asgi.redaction import Redactor, decode_body, filter_headers
+from feedback_asgi.sse import SSEDataParser
+from feedback_asgi.types import Exchange
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.tokens import TokenSigner
+
+__all__ = [
+    "CAPTURE_SCOPE_KEY",
+    "BodyTee",
+    "CaptureSettings",
+    "ExchangeCapture",
+    "current_capture",
+    "new_trace_id",
+    "trace_id_from_traceparent",
+    "valid_id",
+]
+
+CAPTURE_SCOPE_KEY = "feedback_asgi"
+"""The scope key under which the middleware puts the request's :class:`ExchangeCapture`."""
+
+_ID_PATTERN = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+_ZERO_TRACE = b"0" * 32
+
+_capture_var: ContextVar[ExchangeCapture | None] = ContextVar("feedback_asgi_capture", default=None)
+
+
+def current_capture() -> ExchangeCapture | None:
+    """The exchange being captured for the current request, if any."""
+    return _capture_var.get()
+
+
+def valid_id(value: bytes) -> bool:
+    """Whether an incoming id matches ``^[A-Za-z0-9._-]{1,64}$``."""
+    return _ID_PATTERN.fullmatch(value) is not None
+
+
+def trace_id_from_traceparent(value: bytes) -> str | None:
+    """The trace id of a W3C ``traceparent`` header, or ``None`` when it is not valid."""
+    match = _TRACEPARENT.fullmatch(value.strip())
+    if match is None or match.group(1) == _ZERO_TRACE or value[:2] == b"ff":
+        return None
+    return match.group(1).decode()
+
+
+def new_trace_id() -> str:
+    """A new random trace id: the hex form of a version-4 UUID."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
+
+
+_NO_REDACTION = Redactor(())
+
+
+def _compile_patterns(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureSettings:
+    """Capture rules and limits, resolved once from the configuration."""
+
+    request_limit: int = 65_536
+    response_limit: int = 65_536
+    capture_inputs: bool = True
+    capture_outputs: bool = True
+    capture_metadata: bool = True
+    feedback_path: str = "/feedback"
+    methods: frozenset[str] = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+    include: re.Pattern[str] | None = None
+    exclude: re.Pattern[str] | None = None
+    redacted_headers: frozenset[str] = frozenset()
+    redactor: Redactor = _NO_REDACTION
+    session_cookie: bytes | None = None
+    trusted_user_header: bytes | None = None
+    sse_feedback_event: bool = True
+    token_ttl: int = 86_400
+
+    @classmethod
+    def from_config(
+        cls,
+        config: FeedbackConfig,
+        *,
+        capture_inputs: bool = True,
+        capture_outputs: bool = True,
+        capture_metadata: bool = True,
+    ) -> CaptureSettings:
+        """Settings for ``config``; the ``capture_*`` switches turn parts of the capture off."""
+        return cls(
+            request_limit=config.capture_request_limit if capture_inputs else 0,
+            response_limit=config.capture_response_limit if capture_outputs else 0,
+            capture_inputs=capture_inputs,
+            capture_outputs=capture_outputs,
+            capture_metadata=capture_metadata,
+            feedback_path=config.path,
+            methods=frozenset(config.capture_methods),
+            include=_compile_patterns(config.capture_include),
+            exclude=_compile_patterns(config.capture_exclude),
+            redacted_headers=frozenset(name.lower() for name in config.redact_headers),
+            redactor=Redactor(config.redact_fields),
+            session_cookie=config.session_cookie.encode() if config.session_cookie else None,
+            trusted_user_header=(
+                config.trusted_user_header.lower().encode() if config.trusted_user_header else None
+            ),
+            sse_feedback_event=config.sse_feedback_event,
+            token_ttl=config.token_ttl_seconds,
+        )
+
+    def is_feedback_path(self, path: str) -> bool:
+        """Whether ``path`` is the feedback path or below it (served by the endpoint)."""
+        prefix = self.feedback_path
+        return path == prefix or (path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] == "/")
+
+    def should_capture(self, method: str, path: str) -> bool:
+        """Whether a request is captured: method allowed, path included, not excluded."""
+        if method not in self.methods or self.is_feedback_path(path):
+            return False
+        if self.include is not None and self.include.match(path) is None:
+            return False
+        return self.exclude is None or self.exclude.match(path) is None
+
+
+class BodyTee:
+    """A bounded copy of a body: keeps the first ``limit`` bytes, counts all of them."""
+
+    __slots__ = ("chunks", "limit", "size", "total", "truncated")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.total = 0
+        self.truncated = False
+
+    def add(self, body: bytes) -> None:
+        """Tee one chunk: copy at most what still fits (bytes objects are kept, not copied)."""
+        length = len(body)
+        if not length:
+            return
+        self.total += length
+        room = self.limit - self.size
+        if length > room:
+            self.truncated = True
+            if room <= 0:
+                return
+            body = bytes(body[:room])
+        elif type(body) is not bytes:
+            body = bytes(body)
+        self.chunks.append(body)
+        self.size += len(body)
+
+    def data(self) -> bytes:
+        """The kept bytes."""
+        return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+
+
+class ExchangeCapture:
+    """The per-request holder: what the middleware tees and what ``FeedbackContext`` adds.
+
+    One is created per captured request, bound in a ContextVar and in the (copied) scope
+    under :data:`CAPTURE_SCOPE_KEY`. Code inside the request mutates it (never re-binds
+    it); once the response is finished it goes to the exchange writer, which calls
+    :meth:`to_exchange` off the request path.
+    """
+
+    __slots__ = (
+        "_token",
+        "client_disconnected",
+        "content_encoding",
+        "content_type",
+        "cross_origin",
+        "error",
+        "fields",
+        "finished",
+        "identify",
+        "input_read",
+        "latency_ms",
+        "method",
+        "path",
+        "request",
+        "request_headers",
+        "response",
+        "response_content_type",
+        "response_encoding",
+        "response_file",
+        "session_id",
+        "settings",
+        "signer",
+        "source",
+        "sse",
+        "started",
+        "status",
+        "subject",
+        "trace_id",
+        "user_id",
+        "wall_start",
+    )
+
+    def __init__(
+        self,
+        trace_id: str,
+        settings: CaptureSettings,
+        signer: TokenSigner | None = None,
+        *,
+        method: str = "GET",
+        path: str = "/",
+    ) -> None:
+        self.trace_id = trace_id
+        self.settings = settings
+        self.signer = signer
+        self.method = method
+        self.path = path
+        self.session_id: str | None = None
+        self.user_id: str | None = None
+        self.subject: str | None = None
+        self.identify: Callable[[ExchangeCapture], None] | None = None
+        self.source: Any = None
+        self.request = BodyTee(settings.request_limit)
+        self.response = BodyTee(settings.response_limit)
+        self.sse: SSEDataParser | None = None
+        self.request_headers: Sequence[tuple[bytes, bytes]] = ()
+        self.content_type: str | None = None
+        self.content_encoding: str | None = None
+        self.response_content_type: str | None = None
+        self.response_encoding: str | None = None
+        self.response_file = False
+        self.cross_origin = False
+        self.input_read = False
+        self.status: int | None = None
+        self.error: str | None = None
+        self.client_disconnected = False
+        self.finished = False
+        self.latency_ms: float | None = None
+        self.fields: dict[str, Any] | None = None
+        self.started = time.perf_counter()
+        self.wall_start = time.time()
+        self._token: str | None = None
+
+    # enrichment (FeedbackContext, adapters)
+
+    def set_field(self, name: str, value: Any) -> None:
+        """Set ``input``, ``output``, ``metadata`` or one of the correlation fields."""
+        if name in ("session_id", "user_id"):
+            setattr(self, name, value)
+            return
+        if self.fields is None:
+            self.fields = {}
+        if name == "metadata":
+            self.fields.setdefault("metadata", {}).update(value)
+        else:
+            self.fields[name] = value
+
+    def get_field(self, name: str, default: Any = None) -> Any:
+        """A field set through :meth:`set_field`."""
+        if self.fields is None:
+            return default
+        return self.fields.get(name, default)
+
+    @property
+    def token(self) -> str:
+        """The feedback token for this exchange (signed once, on first use)."""
+        token = self._token
+        if token is None:
+            if self.identify is not None:
+                self._identify()
+            subject = self.subject or self.user_id or self.session_id or ""
+            self.subject = subject
+            token = self.signer.sign(self.trace_id, subject) if self.signer is not None else ""
+            self._token = token
+        return token
+
+    def _identify(self) -> None:
+        identify, self.identify = self.identify, None
+        try:
+            if identify is not None:
+                identify(self)
+        finally:
+            self.source = None  # breaks the scope <-> capture reference cycle
+
+    # completion
+
+    def finish(self) -> None:
+        """Mark the response complete and measure latency (idempotent)."""
+        if not self.finished:
+            self.finished = True
+            self.latency_ms = (time.perf_counter() - self.started) * 1000.0
+
+    def to_exchange(self) -> Exchange:
+        """The redacted, bounded :class:`Exchange` this capture describes."""
+        if self.identify is not None:
+            self._identify()
+        settings = self.settings
+        redactor = settings.redactor
+        fields = self.fields or {}
+        metadata: dict[str, Any] = {}
+        if "input" in fields:
+            input_value = redactor.redact_value(fields["input"])
+        elif settings.capture_inputs:
+            input_value, facts = decode_body(
+                self.request.data(),
+                content_type=self.content_type,
+                content_encoding=self.content_encoding,
+                truncated=self.request.truncated,
+                redactor=redactor,
+            )
+            if facts:
+                metadata["input_body"] = facts
+        else:
+            input_value = None
+        if "output" in fields:
+            output_value = redactor.redact_value(fields["output"])
+        elif settings.capture_outputs:
+            output_value, facts = self._decoded_output(redactor)
+            if facts:
+                metadata["output_body"] = facts
+        else:
+            output_value = None
+        if settings.capture_metadata:
+            metadata.update(self._http_metadata())
+        extra = fields.get("metadata")
+        if extra:
+            metadata.update(redactor.redact_value(extra))
+        sse = self.sse
+        return Exchange(
+            trace_id=self.trace_id,
+            session_id=self.session_id,
+            user_id=self.user_id,
+            model=fields.get("model"),
+            provider=fields.get("provider"),
+            intent=fields.get("intent"),
+            project=fields.get("project"),
+            endpoint=fields.get("endpoint", self.path),
+            operation=fields.get("operation"),
+            input=input_value,
+            output=output_value,
+            status=self.status,
+            latency_ms=self.latency_ms,
+            error=self.error,
+            input_truncated=self.request.truncated and "input" not in fields,
+            output_truncated=(
+                (sse.truncated if sse is not None else self.response.truncated)
+                and "output" not in fields
+            ),
+            client_disconnected=self.client_disconnected,
+            metadata=metadata,
+            created_at=datetime.fromtimestamp(self.wall_start, UTC),
+        )
+
+    def _decoded_output(self, redactor: Redactor) -> tuple[Any, dict[str, Any]]:
+        if self.response_file:
+            return None, {"file": True}
+        sse = self.sse
+        if sse is not None:
+            sse.close()
+            return redactor.redact_text(sse.data().decode("utf-8", "replace")), {}
+        return decode_body(
+            self.response.data(),
+            content_type=self.response_content_type,
+            content_encoding=self.response_encoding,
+            truncated=self.response.truncated,
+            redactor=redactor,
+        )
+
+    def _http_metadata(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "method": self.method,
+            "path": self.path,
+            "request_bytes": self.request.total,
+            "response_bytes": self.sse.total if self.sse is not None else self.response.total,
+            "input_read": self.input_read,
+        }
+        if self.request_headers:
+            data["request_headers"] = filter_headers(
+                self.request_headers, self.settings.redacted_headers
+            )
+        if self.response_content_type:
+            data["response_content_type"] = self.response_content_type
+        return data
+
+
+def bind_capture(capture: ExchangeCapture) -> Any:
+    """Bind ``capture`` as the current one; returns the token for :func:`unbind_capture`."""
+    return _capture_var.set(capture)
+
+
+def unbind_capture(token: Any) -> None:
+    """Undo :func:`bind_capture`."""
+    _capture_var.reset(token)

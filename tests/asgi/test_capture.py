@@ -1,0 +1,277 @@
+"""The pure capture core: rules, ids, tee, SSE parsing, redaction, exchange building."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from feedback_asgi.capture import (
+    BodyTee,
+    CaptureSettings,
+    ExchangeCapture,
+    new_trace_id,
+    trace_id_from_traceparent,
+    valid_id,
+)
+from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.redaction import REDACTED, Redactor, decode_body, filter_headers
+from feedback_asgi.sse import SSEDataParser, format_sse_event
+from feedback_asgi.tokens import TokenSigner
+
+
+def settings(**values: object) -> CaptureSettings:
+    return CaptureSettings.from_config(FeedbackConfig(**values))
+
+
+# rules and ids
+
+
+def test_rules_exclude_feedback_path_static_health_and_methods() -> None:
+    rules = settings()
+    assert rules.should_capture("POST", "/chat")
+    assert not rules.should_capture("POST", "/feedback")
+    assert not rules.should_capture("GET", "/feedback/health")
+    assert rules.should_capture("GET", "/feedbackx")
+    assert not rules.should_capture("GET", "/static/app.js")
+    assert not rules.should_capture("GET", "/healthz")
+    assert not rules.should_capture("OPTIONS", "/chat")
+    only_api = settings(capture_include=["/api/*"], capture_exclude=["/api/private*"])
+    assert only_api.should_capture("GET", "/api/chat")
+    assert not only_api.should_capture("GET", "/other")
+    assert not only_api.should_capture("GET", "/api/private/x")
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        (b"abc-123_X.y", True),
+        (b"a" * 64, True),
+        (b"a" * 65, False),
+        (b"", False),
+        (b"abc\r\nX-Evil: 1", False),
+        ("caf\u00e9".encode(), False),
+        (b"a b", False),
+    ],
+)
+def test_incoming_ids_are_validated(value: bytes, ok: bool) -> None:
+    assert valid_id(value) is ok
+
+
+def test_traceparent_and_new_ids() -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert trace_id_from_traceparent(f"00-{trace}-00f067aa0ba902b7-01".encode()) == trace
+    assert trace_id_from_traceparent(b"00-" + b"0" * 32 + b"-00f067aa0ba902b7-01") is None
+    assert trace_id_from_traceparent(b"ff-" + trace.encode() + b"-00f067aa0ba902b7-01") is None
+    assert trace_id_from_traceparent(b"nonsense") is None
+    ids = {new_trace_id() for _ in range(100)}
+    assert len(ids) == 100
+    for value in ids:
+        assert len(value) == 32
+        assert value[12] == "4"
+        assert value[16] in "89ab"
+
+
+# tee
+
+
+def test_tee_keeps_limit_and_counts_everything() -> None:
+    tee = BodyTee(10)
+    for chunk in (b"abcd", bytearray(b"efgh"), b"ijklmnop", b"qrs"):
+        tee.add(chunk)
+    assert tee.data() == b"abcdefghij"
+    assert tee.total == 19
+    assert tee.truncated
+    assert all(type(chunk) is bytes for chunk in tee.chunks)
+    exact = BodyTee(4)
+    exact.add(b"abcd")
+    assert not exact.truncated
+    assert exact.data() == b"abcd"
+
+
+# SSE
+
+
+def feed_all(chunks: list[bytes], limit: int = 1000) -> SSEDataParser:
+    parser = SSEDataParser(limit)
+    for chunk in chunks:
+        parser.feed(chunk)
+    parser.close()
+    return parser
+
+
+def test_sse_data_payloads_concatenated() -> None:
+    stream = b": comment\nevent: token\ndata: Hello\n\nid: 2\ndata:  world\n\nretry: 5\n\n"
+    parser = feed_all([stream])
+    assert parser.data() == b"Hello world"
+    assert parser.events == 2
+    assert parser.total == len(stream)
+
+
+def test_sse_lines_split_across_chunks_and_crlf() -> None:
+    stream = b"data: first\r\n\r\ndata: sec" + b"ond\r\ndata: line2\r\n\r\ndata: x\rdata: y\r\r"
+    whole = feed_all([stream]).data()
+    assert whole == b"firstsecond\nline2x\ny"
+    for cut in range(1, len(stream)):
+        assert feed_all([stream[:cut], stream[cut:]]).data() == whole, cut
+    bytewise = feed_all([stream[i : i + 1] for i in range(len(stream))])
+    assert bytewise.data() == whole
+
+
+def test_sse_bounded_payload_and_carry() -> None:
+    parser = feed_all([b"data: " + b"x" * 50 + b"\n\n", b"data: more\n\n"], limit=20)
+    assert parser.data() == b"x" * 20
+    assert parser.truncated
+    # one endless line: the carried part stays bounded and the payload is cut at the limit
+    parser = SSEDataParser(16)
+    parser.feed(b"data: ")
+    for _ in range(100):
+        parser.feed(b"y" * 100)
+        assert len(parser._carry) <= 16 + 8 + 100
+    parser.feed(b"\n\ndata: z\n\n")
+    parser.close()
+    assert parser.data().startswith(b"y")
+    assert len(parser.data()) <= 16
+    assert parser.truncated
+
+
+def test_sse_overlong_comment_is_skipped() -> None:
+    parser = feed_all([b":" + b"c" * 100, b"c" * 100 + b"\ndata: ok\n\n"], limit=32)
+    assert parser.data() == b"ok"
+
+
+def test_format_sse_event() -> None:
+    assert format_sse_event("feedback", '{"a": 1}') == b'event: feedback\ndata: {"a": 1}\n\n'
+
+
+# redaction
+
+
+def test_json_fields_redacted_at_any_depth_case_insensitively() -> None:
+    redactor = Redactor(["password", "api_key"])
+    value = {"user": "bob", "Password": "hunter2", "nested": [{"API_KEY": 1}, ("ok", 2)]}
+    assert redactor.redact_value(value) == {
+        "user": "bob",
+        "Password": REDACTED,
+        "nested": [{"API_KEY": REDACTED}, ["ok", 2]],
+    }
+    assert value["Password"] == "hunter2"  # the caller's object is untouched
+
+
+def test_text_redaction_of_json_fragments_and_forms() -> None:
+    redactor = Redactor(["password", "token"])
+    truncated = '{"user": "a", "password": "hunt'
+    assert "hunt" not in redactor.redact_text(truncated)
+    assert "hunter2" not in redactor.redact_text('x {"password":"hunter2"} y')
+    assert redactor.redact_text('{"token": 12345, "n": 1}') == f'{{"token": "{REDACTED}", "n": 1}}'
+    assert redactor.redact_text("user=a&password=hunter2&x=1") == f"user=a&password={REDACTED}&x=1"
+    assert redactor.redact_text('a "passwordless": "fine"') == 'a "passwordless": "fine"'
+
+
+def test_deep_or_huge_values_are_bounded_never_kept_raw() -> None:
+    redactor = Redactor(["password"])
+    deep: object = {"password": "hunter2"}
+    for _ in range(200):
+        deep = {"d": deep}
+    assert "hunter2" not in json.dumps(redactor.redact_value(deep))
+
+
+def test_decode_body_kinds() -> None:
+    redactor = Redactor(["password"])
+    value, facts = decode_body(b'{"password": "p", "a": 1}', content_type="application/json",
+                               content_encoding=None, truncated=False, redactor=redactor)
+    assert value == {"password": REDACTED, "a": 1}
+    assert facts == {}
+    value, _ = decode_body(b'{"password": "p", "a": ', content_type="application/json",
+                           content_encoding=None, truncated=True, redactor=redactor)
+    assert isinstance(value, str)
+    assert '"p"' not in value
+    value, _ = decode_body(b"not json", content_type="application/json",
+                           content_encoding=None, truncated=False, redactor=redactor)
+    assert value == "not json"
+    packed = gzip.compress(b"hello " * 100)
+    value, facts = decode_body(packed, content_type="text/plain", content_encoding="gzip",
+                               truncated=False, redactor=redactor)
+    assert value is None
+    assert facts == {"encoding": "gzip"}
+    value, facts = decode_body(b"\x89PNG...", content_type="image/png", content_encoding=None,
+                               truncated=False, redactor=redactor)
+    assert value is None
+    assert facts["binary"] is True
+    assert decode_body(b"", content_type=None, content_encoding=None, truncated=False,
+                       redactor=redactor) == (None, {})
+    value, _ = decode_body("caf\u00e9".encode()[:4], content_type=None, content_encoding=None,
+                           truncated=True, redactor=redactor)
+    assert value.startswith("caf")
+
+
+def test_filter_headers_drops_secrets_and_joins_repeats() -> None:
+    headers = [
+        (b"Authorization", b"Bearer s3cret"),
+        (b"cookie", b"sid=abc"),
+        (b"x-custom-secret", b"zzz"),
+        (b"accept", b"a"),
+        (b"Accept", b"b"),
+    ]
+    assert filter_headers(headers, frozenset({"x-custom-secret"})) == {"accept": "a, b"}
+
+
+# the holder
+
+
+def test_capture_builds_a_redacted_exchange() -> None:
+    rules = settings(secret_key="k" * 32)
+    signer = TokenSigner([b"k" * 32])
+    capture = ExchangeCapture("trace1", rules, signer, method="POST", path="/chat")
+    capture.content_type = "application/json"
+    capture.request.add(b'{"q": "hi", "password": "hunter2"}')
+    capture.request_headers = [(b"authorization", b"Bearer s3cret"), (b"x-a", b"1")]
+    capture.response_content_type = "application/json"
+    capture.response.add(b'{"answer": "yo", "token": "abc"}')
+    capture.status = 200
+    capture.session_id = "sess"
+    token = capture.token
+    assert signer.verify(token, "trace1").unwrap().subject == "sess"
+    assert capture.token is token  # signed once
+    capture.finish()
+    exchange = capture.to_exchange()
+    assert exchange.input == {"q": "hi", "password": REDACTED}
+    assert exchange.output == {"answer": "yo", "token": REDACTED}
+    assert exchange.metadata["request_headers"] == {"x-a": "1"}
+    assert exchange.endpoint == "/chat"
+    assert exchange.latency_ms is not None
+    assert "hunter2" not in json.dumps(exchange.to_dict())
+    assert "s3cret" not in json.dumps(exchange.to_dict())
+
+
+def test_fields_set_by_context_win_and_are_redacted() -> None:
+    capture = ExchangeCapture("t", settings())
+    capture.request.add(b"raw body")
+    capture.set_field("input", {"prompt": "p", "api_key": "k1"})
+    capture.set_field("output", "answer")
+    capture.set_field("model", "m")
+    capture.set_field("metadata", {"a": 1})
+    capture.set_field("metadata", {"b": 2})
+    capture.set_field("user_id", "u1")
+    exchange = capture.to_exchange()
+    assert exchange.input == {"prompt": "p", "api_key": REDACTED}
+    assert exchange.output == "answer"
+    assert exchange.model == "m"
+    assert exchange.user_id == "u1"
+    assert exchange.metadata["a"] == 1
+    assert exchange.metadata["b"] == 2
+
+
+def test_switches_turn_capture_off() -> None:
+    rules = CaptureSettings.from_config(
+        FeedbackConfig(), capture_inputs=False, capture_outputs=False, capture_metadata=False
+    )
+    capture = ExchangeCapture("t", rules)
+    capture.request.add(b"secret stuff")
+    capture.response.add(b"more")
+    exchange = capture.to_exchange()
+    assert exchange.input is None
+    assert exchange.output is None
+    assert exchange.metadata == {}
+    assert capture.request.total == 12  # still counted
