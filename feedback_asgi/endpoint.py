@@ -1,0 +1,410 @@
+"""The feedback routes as one framework-neutral, pure ASGI app: ``create_feedback_endpoint()``.
+
+Routes, relative to where the app is served (``config.path`` under the middleware, the
+mount point under Starlette's ``Mount`` or FastAPI's ``include_router``):
+
+* ``POST /``: store one feedback item (see :mod:`feedback_asgi.submission` for the shapes);
+  ``201 {"status": "success", "feedback_id"}`` once it is committed.
+* ``GET /sessions/{session_id}``: the caller's own session feedback, a JSON list.
+* ``GET /health``: ``kit.health()``, 200 when healthy, else 503.
+* ``OPTIONS`` on any of them: CORS preflight.
+
+Every other answer is the JSON error ``{"error": {"code", "message", "fields"}}``; nothing
+here answers 500. The Starlette and FastAPI adapters call :func:`respond`, so every adapter
+sends exactly the same JSON.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from feedback_asgi.exceptions import (
+    FeedbackError,
+    FeedbackValidationError,
+    StorageUnavailableError,
+)
+from feedback_asgi.http import (
+    ClientDisconnected,
+    HttpError,
+    Reply,
+    header,
+    json_reply,
+    parse_json,
+    read_body,
+    require_json_content_type,
+)
+from feedback_asgi.idempotency import (
+    IDEMPOTENCY_METADATA_KEY,
+    SUBMITTER_METADATA_KEY,
+    fingerprint,
+    keyed_id,
+    save_vote,
+    valid_idempotency_key,
+    vote_slot_id,
+)
+from feedback_asgi.processors import json_problem
+from feedback_asgi.redaction import Redactor
+from feedback_asgi.result import Err, Ok, Result
+from feedback_asgi.submission import Submission, parse_submission
+from feedback_asgi.tokens import TokenClaims, TokenError
+from feedback_asgi.types import FeedbackItem
+
+if TYPE_CHECKING:
+    from feedback_asgi.kit import FeedbackKit
+
+__all__ = ["FeedbackEndpoint", "create_feedback_endpoint", "respond", "route_path"]
+
+logger = logging.getLogger("feedback_asgi")
+
+RETRY_AFTER_SECONDS = 5
+SESSION_LIST_LIMIT = 500
+_ALLOWED_HEADERS = b"content-type, x-feedback-token, idempotency-key, authorization"
+_ROUTES: dict[str, tuple[str, ...]] = {
+    "/": ("POST", "OPTIONS"),
+    "/health": ("GET", "HEAD", "OPTIONS"),
+    "/sessions": ("GET", "HEAD", "OPTIONS"),
+}
+
+
+def _unavailable(message: str) -> HttpError:
+    return HttpError(
+        503,
+        "storage_unavailable",
+        message,
+        headers=((b"retry-after", str(RETRY_AFTER_SECONDS).encode()),),
+    )
+
+
+def _error_status(error: FeedbackError) -> HttpError:
+    if isinstance(error, FeedbackValidationError):
+        return HttpError.from_feedback_error(422, error)
+    if isinstance(error, StorageUnavailableError):
+        return _unavailable(error.message)
+    # a hook or processor failed for a reason other than bad input: retryable, not a 500
+    failed = HttpError.from_feedback_error(503, error)
+    failed.headers = ((b"retry-after", str(RETRY_AFTER_SECONDS).encode()),)
+    return failed
+
+
+# routing
+
+
+def route_path(scope: Mapping[str, Any], prefix: str | None) -> str:
+    """The path below the endpoint: without ``root_path`` (a mount) and then ``prefix``."""
+    path: str = scope.get("path", "/")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    if prefix and prefix != "/" and (
+        path == prefix or path.startswith(prefix + "/")
+    ):
+        path = path[len(prefix) :]
+    return path.rstrip("/") or "/"
+
+
+def _route_key(path: str) -> tuple[str, str | None] | None:
+    if path in ("/", "/health"):
+        return path, None
+    parts = path.split("/")
+    if len(parts) == 3 and parts[1] == "sessions" and parts[2]:
+        return "/sessions", parts[2]
+    return None
+
+
+# CORS and origins
+
+
+def _origin_allowed(kit: FeedbackKit, origin: str) -> bool:
+    allowed = kit.config.allowed_origins
+    return not allowed or origin in allowed or "*" in allowed
+
+
+def _cors_headers(kit: FeedbackKit, scope: Mapping[str, Any]) -> tuple[tuple[bytes, bytes], ...]:
+    origin = header(scope, b"origin")
+    if origin is None or not _origin_allowed(kit, origin):
+        return ()
+    return (
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"vary", b"Origin"),
+    )
+
+
+def _preflight(kit: FeedbackKit, scope: Mapping[str, Any], methods: tuple[str, ...]) -> Reply:
+    origin = header(scope, b"origin")
+    allow = ", ".join(methods).encode()
+    if origin is None:
+        return Reply(204, b"", ((b"allow", allow),))
+    if not _origin_allowed(kit, origin):
+        raise HttpError(403, "origin_not_allowed", "this origin may not send feedback")
+    return Reply(
+        204,
+        b"",
+        (
+            (b"access-control-allow-methods", allow),
+            (b"access-control-allow-headers", _ALLOWED_HEADERS),
+            (b"access-control-max-age", b"600"),
+        ),
+    )
+
+
+# credentials
+
+
+def _token_error(error: TokenError) -> HttpError:
+    return HttpError(error.http_status, error.value, error.message)
+
+
+def _bearer_is_admin(kit: FeedbackKit, scope: Mapping[str, Any]) -> bool:
+    admin = kit.config.admin_token
+    value = header(scope, b"authorization")
+    if admin is None or value is None or value[:7].lower() != "bearer ":
+        return False
+    return hmac.compare_digest(
+        value[7:].strip().encode("latin-1"), admin.get_secret_value().encode()
+    )
+
+
+def _claims(kit: FeedbackKit, token: str | None, trace_id: str | None) -> TokenClaims:
+    match kit.signer.verify(token, trace_id):
+        case Ok(claims):
+            return claims
+        case Err(error):
+            raise _token_error(error)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# POST /
+
+
+def _idempotency_key(scope: Mapping[str, Any]) -> str | None:
+    key = header(scope, b"idempotency-key")
+    if key is None:
+        return None
+    if not valid_idempotency_key(key):
+        raise HttpError(
+            400,
+            "invalid_request",
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+            {"Idempotency-Key": "invalid"},
+        )
+    return key
+
+
+async def _rated_exchange(kit: FeedbackKit, trace_id: str) -> dict[str, Any] | None:
+    try:
+        exchange = await kit.find_exchange(trace_id)
+    except Exception:
+        # Redis down or the like: the feedback is still worth keeping, without context
+        logger.warning("exchange lookup failed for trace %s", trace_id, exc_info=True)
+        return None
+    if exchange is None:
+        return None
+    context = exchange.correlation()
+    if exchange.operation is not None:
+        context["operation"] = exchange.operation
+    return context
+
+
+def _metadata(kit: FeedbackKit, submission: Submission) -> dict[str, Any]:
+    problem = json_problem(submission.metadata)
+    if problem is not None:
+        raise HttpError(422, "validation_error", f"metadata: {problem}", {"metadata": problem})
+    metadata: dict[str, Any] = Redactor(kit.config.redact_fields).redact_value(
+        submission.metadata
+    )
+    metadata.pop(IDEMPOTENCY_METADATA_KEY, None)
+    metadata["source"] = "http"
+    return metadata
+
+
+async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> Reply:
+    config = kit.config
+    origin = header(scope, b"origin")
+    if origin is not None and config.allowed_origins and not _origin_allowed(kit, origin):
+        raise HttpError(403, "origin_not_allowed", "this origin may not send feedback")
+    require_json_content_type(scope)
+    key = _idempotency_key(scope)
+    body = await read_body(scope, receive, config.max_payload_bytes)
+    try:
+        submission = parse_submission(parse_json(body), max_text_length=config.max_text_length)
+    except FeedbackValidationError as invalid:
+        raise HttpError.from_feedback_error(422, invalid) from None
+    token = header(scope, b"x-feedback-token") or submission.token
+    claims = _claims(kit, token, submission.trace_id)
+    trace_id = claims.trace_id
+    submitter = fingerprint(claims.subject) if claims.subject else "anonymous"
+    metadata = _metadata(kit, submission)
+    metadata[SUBMITTER_METADATA_KEY] = submitter
+    key_fingerprint = fingerprint(key) if key is not None else None
+    if key_fingerprint is not None:
+        metadata[IDEMPOTENCY_METADATA_KEY] = key_fingerprint
+    context = dict(submission.context)
+    rated = await _rated_exchange(kit, trace_id)
+    if rated is not None:
+        context.update(rated)
+    context["trace_id"] = trace_id
+    kind = submission.kind
+
+    async def save(item_id: str, supersedes: str | None) -> Result[FeedbackItem, FeedbackError]:
+        return await kit.collector.collect(
+            kind,
+            submission.value,
+            context,
+            metadata,
+            comment=submission.comment,
+            supersedes=supersedes,
+            item_id=item_id,
+        )
+
+    outcome = await save_vote(
+        kit.store,
+        save,
+        slot_id=vote_slot_id(trace_id, kind, submitter),
+        request_id=(
+            keyed_id(trace_id, submitter, key_fingerprint) if key_fingerprint else None
+        ),
+        key_fingerprint=key_fingerprint,
+    )
+    match outcome:
+        case Ok(saved):
+            extra = ((b"idempotent-replayed", b"true"),) if saved.replayed else ()
+            return json_reply(201, {"status": "success", "feedback_id": saved.feedback_id}, extra)
+        case Err(error):
+            raise _error_status(error)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# GET /sessions/{session_id}
+
+
+def _request_session_id(scope: Mapping[str, Any]) -> str | None:
+    from feedback_asgi.capture import CAPTURE_SCOPE_KEY
+
+    capture = scope.get(CAPTURE_SCOPE_KEY)
+    session_id = getattr(capture, "session_id", None)
+    return session_id if isinstance(session_id, str) else None
+
+
+async def _session_feedback(
+    kit: FeedbackKit, scope: Mapping[str, Any], session_id: str
+) -> Reply:
+    if not _bearer_is_admin(kit, scope):
+        token = header(scope, b"x-feedback-token")
+        if token is not None:
+            claims = _claims(kit, token, None)
+            if not hmac.compare_digest(claims.subject.encode(), session_id.encode()):
+                raise HttpError(403, "forbidden", "this token was not issued to that session")
+        elif _request_session_id(scope) != session_id:
+            raise HttpError(
+                401, "token_missing", "a feedback token of this session is required"
+            )
+    try:
+        items = await kit.store.find_by_session(session_id)
+    except StorageUnavailableError as error:
+        raise _unavailable(error.message) from None
+    return json_reply(200, [item.to_dict() for item in items[:SESSION_LIST_LIMIT]])
+
+
+# GET /health
+
+
+async def _health(kit: FeedbackKit) -> Reply:
+    report = await kit.health()
+    return json_reply(200 if report.healthy else 503, report.to_dict())
+
+
+# dispatch
+
+
+async def _dispatch(
+    kit: FeedbackKit, scope: Mapping[str, Any], receive: Any, path: str
+) -> Reply:
+    route = _route_key(path.rstrip("/") or "/")
+    if route is None:
+        raise HttpError(404, "not_found", "no such feedback route")
+    name, session_id = route
+    methods = _ROUTES[name]
+    method = scope.get("method", "GET")
+    if method not in methods:
+        raise HttpError(
+            405,
+            "method_not_allowed",
+            f"{method} is not allowed here",
+            headers=((b"allow", ", ".join(methods).encode()),),
+        )
+    if method == "OPTIONS":
+        return _preflight(kit, scope, methods)
+    await kit.ensure_started()
+    if name == "/":
+        return await _submit(kit, scope, receive)
+    if name == "/health":
+        return await _health(kit)
+    assert session_id is not None
+    return await _session_feedback(kit, scope, session_id)
+
+
+async def respond(
+    kit: FeedbackKit, scope: Mapping[str, Any], receive: Any, path: str
+) -> Reply | None:
+    """The reply to one request for the feedback route ``path`` (``"/"``, ``"/health"``...).
+
+    ``None`` when the client disconnected before its body arrived (nothing to send).
+    Never raises: unexpected failures are logged and answered 503.
+    """
+    try:
+        reply = await _dispatch(kit, scope, receive, path)
+    except HttpError as error:
+        reply = error.reply()
+    except ClientDisconnected:
+        return None
+    except StorageUnavailableError as error:
+        reply = _unavailable(error.message).reply()
+    except Exception:
+        logger.exception("feedback endpoint failed on %s %s", scope.get("method"), path)
+        reply = _unavailable("feedback is temporarily unavailable").reply()
+    return reply.with_headers(_cors_headers(kit, scope))
+
+
+class FeedbackEndpoint:
+    """The pure ASGI app behind ``create_feedback_endpoint()``."""
+
+    __slots__ = ("_kit", "prefix")
+
+    def __init__(self, kit: FeedbackKit | None = None, *, prefix: str | None = None) -> None:
+        self._kit = kit
+        self.prefix = prefix
+        """Path prefix stripped after ``root_path``; ``None`` means the kit's ``config.path``."""
+
+    @property
+    def kit(self) -> FeedbackKit:
+        """The kit given, else the process's default kit (built on first use)."""
+        if self._kit is None:
+            from feedback_asgi.kit import get_default_kit
+
+            self._kit = get_default_kit()
+        return self._kit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Serve one ASGI connection."""
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        kit = self.kit
+        prefix = self.prefix if self.prefix is not None else kit.config.path
+        reply = await respond(kit, scope, receive, route_path(scope, prefix))
+        if reply is not None:
+            await reply.send(send, head=scope.get("method") == "HEAD")
+
+
+def create_feedback_endpoint(kit: FeedbackKit | None = None) -> FeedbackEndpoint:
+    """The ASGI app serving the feedback routes (the seed API's name).
+
+    Without ``kit`` it uses the process's default kit, the same one a
+    ``FeedbackMiddleware`` without a kit uses. Serve it with the middleware (the default,
+    at ``config.path``), under ``Mount(path, app=...)``, or through the adapters.
+    """
+    return FeedbackEndpoint(kit)

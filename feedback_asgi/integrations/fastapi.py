@@ -1,0 +1,169 @@
+"""FastAPI adapter: ``feedback_router(kit=None)`` and ``Depends(get_feedback_context)``.
+
+::
+
+    app = FastAPI()
+    app.add_middleware(FeedbackMiddleware, kit=kit, serve_endpoint=False)
+    app.include_router(feedback_router(kit), prefix="/feedback")
+
+The router's handlers hand the raw request to the neutral endpoint
+(:func:`feedback_asgi.endpoint.respond`): FastAPI never parses the body, so every answer,
+errors included, is the same JSON as the middleware's. The Pydantic models in
+:mod:`feedback_asgi.integrations.schemas` only document the routes in OpenAPI.
+"""
+
+from __future__ import annotations
+
+try:
+    from fastapi import APIRouter, Request, Response
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "feedback_asgi.integrations.fastapi needs FastAPI: pip install 'feedback-asgi[fastapi]'"
+    ) from exc
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from feedback_asgi.context import FeedbackContext
+from feedback_asgi.endpoint import FeedbackEndpoint, respond
+from feedback_asgi.integrations.schemas import (
+    ErrorResponse,
+    FeedbackAccepted,
+    HealthReport,
+    StoredFeedback,
+    request_body_openapi,
+)
+
+if TYPE_CHECKING:
+    from feedback_asgi.kit import FeedbackKit
+
+__all__ = ["feedback_router", "get_feedback_context"]
+
+_DESCRIPTIONS = {
+    400: "Malformed JSON, invalid UTF-8, duplicate keys, NaN/Infinity, nesting too deep",
+    401: "Feedback token missing, malformed, expired or forged",
+    403: "Token issued for another trace or session, or Origin not allowed",
+    413: "Body larger than max_payload_bytes",
+    415: "Content-Type is not application/json",
+    422: "The body does not fit any accepted shape, or the value is invalid for its kind",
+    503: "Storage unavailable; retry after Retry-After seconds",
+}
+_OTHER_METHODS = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"model": ErrorResponse, "description": _DESCRIPTIONS[status]}
+        for status in statuses
+    }
+
+
+class _ReplyResponse(Response):
+    """A Starlette response carrying exactly the endpoint's bytes and headers."""
+
+    def __init__(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        super().__init__(status_code=status)
+        self.body = body
+        self.raw_headers = headers
+
+
+async def _answer(endpoint: FeedbackEndpoint, request: Request, path: str) -> Response:
+    reply = await respond(endpoint.kit, request.scope, request.receive, path)
+    if reply is None:  # the client left before its body arrived; nobody reads this
+        return Response(status_code=400)
+    return _ReplyResponse(reply.status, reply.body, reply.header_list())
+
+
+async def get_feedback_context(request: Request) -> AsyncIterator[FeedbackContext]:
+    """A dependency: a :class:`FeedbackContext` around the handler, named after its route.
+
+    ::
+
+        @app.post("/chat")
+        async def chat(body: Ask, ctx: FeedbackContext = Depends(get_feedback_context)):
+            ctx.set_input(body.question)
+            ctx.set_result(answer := await model(body.question))
+            return {"answer": answer, "trace_id": ctx.trace_id}
+
+    Inside a request captured by the middleware it enriches that request's exchange;
+    otherwise it records an exchange of its own with the default kit.
+    """
+    route = request.scope.get("route")
+    operation = getattr(route, "name", None) or request.scope.get("path", "request")
+    async with FeedbackContext(operation=str(operation)) as context:
+        yield context
+
+
+def feedback_router(kit: FeedbackKit | None = None) -> APIRouter:
+    """An ``APIRouter`` with the feedback routes; include it with ``prefix="/feedback"``.
+
+    Without ``kit`` the routes use the process's default kit, resolved on first request.
+    """
+    endpoint = FeedbackEndpoint(kit, prefix="")
+    router = APIRouter(tags=["feedback"])
+
+    @router.post(
+        "",
+        status_code=201,
+        response_model=None,
+        summary="Submit feedback on a response",
+        responses={
+            201: {"model": FeedbackAccepted, "description": "Stored and committed"},
+            **_errors(400, 401, 403, 413, 415, 422, 503),
+        },
+        openapi_extra={
+            "requestBody": request_body_openapi(),
+            "parameters": [
+                {"name": "X-Feedback-Token", "in": "header", "required": False,
+                 "schema": {"type": "string", "maxLength": 2048},
+                 "description": "The token from the rated response's X-Feedback-Token header"},
+                {"name": "Idempotency-Key", "in": "header", "required": False,
+                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                 "description": "Retries with the same key get the first answer"},
+            ],
+        },
+    )
+    async def submit_feedback(request: Request) -> Response:
+        return await _answer(endpoint, request, "/")
+
+    @router.get(
+        "/sessions/{session_id}",
+        response_model=None,
+        summary="The caller's own feedback in one session",
+        responses={
+            200: {"model": list[StoredFeedback], "description": "Newest first"},
+            **_errors(401, 403, 503),
+        },
+        openapi_extra={
+            "parameters": [
+                {"name": "X-Feedback-Token", "in": "header", "required": False,
+                 "schema": {"type": "string", "maxLength": 2048},
+                 "description": "A token issued to this session"},
+            ]
+        },
+    )
+    async def session_feedback(session_id: str, request: Request) -> Response:
+        return await _answer(endpoint, request, f"/sessions/{session_id}")
+
+    @router.get(
+        "/health",
+        response_model=None,
+        summary="Health of the feedback storage and exchange writer",
+        responses={
+            200: {"model": HealthReport, "description": "Healthy"},
+            503: {"model": HealthReport, "description": "A part is down"},
+        },
+    )
+    async def feedback_health(request: Request) -> Response:
+        return await _answer(endpoint, request, "/health")
+
+    # JSON 404/405 (and CORS preflights) for everything else below the prefix
+    @router.api_route("", methods=_OTHER_METHODS, include_in_schema=False)
+    async def feedback_root_other(request: Request) -> Response:
+        return await _answer(endpoint, request, "/")
+
+    @router.api_route("/{path:path}", methods=["POST", *_OTHER_METHODS], include_in_schema=False)
+    async def feedback_other(path: str, request: Request) -> Response:
+        return await _answer(endpoint, request, "/" + path)
+
+    return router
