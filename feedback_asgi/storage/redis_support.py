@@ -27,19 +27,26 @@ T = TypeVar("T")
 _FAILURES = (RedisError, OSError, TimeoutError)
 
 
-def make_redis_client(url: str, *, timeout: float = 1.0) -> aioredis.Redis:
-    """A client for ``url`` with short connect and socket timeouts and no retry loop.
+def make_redis_client(
+    url: str, *, timeout: float = 1.0, max_connections: int = 64
+) -> aioredis.Redis:
+    """A client for ``url`` with short timeouts, no retry loop and a bounded pool.
 
-    Nothing connects until the first command. ``timeout`` bounds both connecting and
-    waiting for a reply, so a dead or silent server costs at most that per call.
+    Nothing connects until the first command. ``timeout`` bounds connecting, waiting for
+    a reply, and waiting for a free connection when ``max_connections`` are busy (a burst
+    of callers queues instead of opening a socket each), so a dead or silent server
+    costs at most about that per call.
     """
-    return aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=timeout,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
         retry_on_timeout=False,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def key_part(value: str) -> str:
