@@ -297,7 +297,7 @@ class ExchangeCapture:
         if token is None:
             if self.identify is not None:
                 self._identify()
-            subject = self.subject or self.user_id or self.session_id or ""
+            subject = self.subject or self.session_id or self.user_id or ""
             self.subject = subject
             token = self.signer.sign(self.trace_id, subject) if self.signer is not None else ""
             self._token = token

@@ -1,0 +1,239 @@
+"""The exchange writer: gets captured exchanges into the exchange store off the request path.
+
+The request path calls :meth:`ExchangeWriter.put_nowait`, which appends to a bounded queue
+(when full, the oldest entry is dropped and counted) and wakes the drainer if it sleeps;
+nothing else. A background task, started lazily on the running event loop (and started
+again if the loop changes, as it does between tests), turns each entry into an
+:class:`~feedback_asgi.types.Exchange` (redaction happens here) and writes it. Store
+errors are counted and logged once, never raised. :meth:`stop` drains what is queued,
+bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import Protocol, runtime_checkable
+
+from feedback_asgi.failsafe import ErrorCounter
+from feedback_asgi.storage.base import ExchangeStoreProtocol
+from feedback_asgi.types import Exchange
+
+__all__ = ["ExchangeWriter", "PendingExchange"]
+
+logger = logging.getLogger("feedback_asgi")
+
+
+@runtime_checkable
+class PendingExchange(Protocol):
+    """Something that becomes an exchange once finished (an ``ExchangeCapture``)."""
+
+    trace_id: str
+
+    def to_exchange(self) -> Exchange:
+        """The finished, redacted exchange."""
+        ...
+
+
+class ExchangeWriter:
+    """A bounded queue in front of an exchange store, drained by one background task.
+
+    ``synchronous=True`` writes at once when the store has a ``put_nowait`` method (the
+    in-memory store): no task at all, for tests.
+    """
+
+    __slots__ = (
+        "_busy",
+        "_event",
+        "_idle",
+        "_loop",
+        "_queue",
+        "_task",
+        "_waiting",
+        "dropped",
+        "errors",
+        "failed",
+        "maxsize",
+        "store",
+        "synchronous",
+        "ttl",
+        "written",
+    )
+
+    def __init__(
+        self,
+        store: ExchangeStoreProtocol,
+        *,
+        maxsize: int = 10_000,
+        ttl: float | None = None,
+        errors: ErrorCounter | None = None,
+        synchronous: bool = False,
+    ) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self.store = store
+        self.maxsize = maxsize
+        self.ttl = ttl
+        self.errors = errors if errors is not None else ErrorCounter()
+        self.synchronous = synchronous
+        self.dropped = 0
+        self.written = 0
+        self.failed = 0
+        self._queue: deque[Exchange | PendingExchange] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._event: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None
+        self._waiting = False
+        self._busy = False
+
+    # the request path
+
+    def put_nowait(self, item: Exchange | PendingExchange) -> None:
+        """Queue ``item`` for writing; never blocks, never raises for a full queue."""
+        if self.synchronous and self._write_now(item):
+            return
+        queue = self._queue
+        if len(queue) >= self.maxsize:
+            queue.popleft()
+            self.dropped += 1
+        queue.append(item)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._wake_from_thread()
+            return
+        if loop is not self._loop or self._task is None or self._task.done():
+            self._start_on(loop)
+        elif self._waiting:
+            self._waiting = False
+            assert self._event is not None
+            self._event.set()
+
+    def _write_now(self, item: Exchange | PendingExchange) -> bool:
+        put_nowait = getattr(self.store, "put_nowait", None)
+        if put_nowait is None:
+            return False
+        try:
+            exchange = item if isinstance(item, Exchange) else item.to_exchange()
+            put_nowait(exchange, self.ttl)
+            self.written += 1
+        except Exception as exc:
+            self.failed += 1
+            self.errors.record("exchange_write", exc)
+        return True
+
+    def _wake_from_thread(self) -> None:
+        loop, event = self._loop, self._event
+        if loop is not None and event is not None and loop.is_running() and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+
+    # lifecycle
+
+    @property
+    def depth(self) -> int:
+        """Entries waiting to be written."""
+        return len(self._queue)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the drainer task runs on the current event loop."""
+        task = self._task
+        if task is None or task.done():
+            return False
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return True
+
+    def _start_on(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._event = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._waiting = False
+        self._busy = False
+        self._task = loop.create_task(self._drain(), name="feedback-asgi exchange writer")
+
+    async def start(self) -> None:
+        """Start the drainer on the running loop (idempotent; ``put_nowait`` also does it)."""
+        if self.synchronous and hasattr(self.store, "put_nowait"):
+            return
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or self._task is None or self._task.done():
+            self._start_on(loop)
+
+    async def flush(self, max_wait: float = 5.0) -> bool:
+        """Wait until every queued entry is written (or failed); ``False`` after ``max_wait`` seconds."""
+        if not self._queue and not self._busy:
+            return True
+        await self.start()
+        assert self._event is not None
+        assert self._idle is not None
+        self._idle.clear()
+        self._waiting = False
+        self._event.set()
+        try:
+            async with asyncio.timeout(max_wait):
+                while self._queue or self._busy:
+                    await self._idle.wait()
+                    self._idle.clear()
+        except TimeoutError:
+            return False
+        return True
+
+    async def stop(self, max_wait: float = 5.0) -> None:
+        """Write what is queued (at most ``max_wait`` seconds), then stop the drainer."""
+        task = self._task
+        if task is None:
+            return
+        current_loop = asyncio.get_running_loop() is self._loop
+        if current_loop and not task.done():
+            drained = await self.flush(max_wait)
+            if not drained:
+                logger.warning(
+                    "feedback-asgi: %d exchanges not written within %.1fs of shutdown",
+                    len(self._queue), max_wait,
+                )
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._task = None
+
+    async def _drain(self) -> None:
+        event, idle = self._event, self._idle
+        assert event is not None
+        assert idle is not None
+        queue = self._queue
+        while True:
+            if not queue:
+                self._busy = False
+                idle.set()
+                self._waiting = True
+                event.clear()
+                await event.wait()
+                continue
+            item = queue.popleft()
+            self._busy = True
+            try:
+                exchange = item if isinstance(item, Exchange) else item.to_exchange()
+                await self.store.put(exchange, self.ttl)
+                self.written += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.failed += 1
+                self.errors.record("exchange_write", exc)
+
+    def find(self, trace_id: str) -> Exchange | None:
+        """A queued, not yet written exchange for ``trace_id`` (newest first), if any."""
+        for item in reversed(self._queue):
+            if item.trace_id == trace_id:
+                try:
+                    return item if isinstance(item, Exchange) else item.to_exchange()
+                except Exception as exc:
+                    self.errors.record("exchange_write", exc)
+                    return None
+        return None

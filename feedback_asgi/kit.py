@@ -1,0 +1,340 @@
+"""``FeedbackKit``: the composition root that owns every part and its lifecycle.
+
+``kit.config``, ``kit.store``, ``kit.exchanges``, ``kit.registry``, ``kit.collector``,
+``kit.service``, ``kit.signer``, ``kit.hooks`` and ``kit.writer`` (the exchange writer).
+Constructing a kit never connects to anything. ``await kit.startup()`` (run by the
+middleware on ASGI lifespan startup, or lazily on first use when no lifespan ran) starts
+the exchange writer and checks the database; a failure there is logged and reported by
+:meth:`FeedbackKit.health` while the kit keeps serving the app and retries later.
+``await kit.shutdown()`` drains the writer and closes connections.
+
+When no kit is passed, the middleware, ``FeedbackContext`` and the adapters share the
+process's default kit (:func:`get_default_kit`), built from ``FEEDBACK_ASGI_*`` variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from feedback_asgi.capture import CaptureSettings
+from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.exchange_writer import ExchangeWriter
+from feedback_asgi.failsafe import ErrorCounter
+from feedback_asgi.tokens import TokenSigner
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, MutableMapping
+
+    from feedback_asgi.collector import FeedbackCollector
+    from feedback_asgi.hooks import FeedbackHooks
+    from feedback_asgi.processors import FeedbackProcessorRegistry
+    from feedback_asgi.service import FeedbackService
+    from feedback_asgi.storage.base import ExchangeStoreProtocol, FeedbackStoreProtocol
+    from feedback_asgi.types import Exchange
+
+    ASGIApp = Callable[
+        [
+            MutableMapping[str, Any],
+            Callable[[], Awaitable[MutableMapping[str, Any]]],
+            Callable[[MutableMapping[str, Any]], Awaitable[None]],
+        ],
+        Awaitable[None],
+    ]
+
+__all__ = [
+    "TESTING_SECRET_KEY",
+    "FeedbackKit",
+    "HealthReport",
+    "get_default_kit",
+    "kit_for_collector",
+    "set_default_kit",
+]
+
+logger = logging.getLogger("feedback_asgi")
+
+TESTING_SECRET_KEY = "feedback-asgi-testing-secret-key-not-for-production"
+"""The fixed secret of :meth:`FeedbackKit.for_testing` kits."""
+
+RETRY_SECONDS = 5.0
+"""How long after a failed startup the next request may try again."""
+
+_kits_by_collector: weakref.WeakKeyDictionary[Any, FeedbackKit] = weakref.WeakKeyDictionary()
+_default_kit: FeedbackKit | None = None
+_default_lock = threading.Lock()
+
+
+def kit_for_collector(collector: object) -> FeedbackKit | None:
+    """The kit that owns ``collector`` (so ``FeedbackContext(kit.collector)`` finds its kit)."""
+    try:
+        return _kits_by_collector.get(collector)
+    except TypeError:
+        return None
+
+
+def get_default_kit() -> FeedbackKit:
+    """The process's shared kit, built from the environment on first use."""
+    global _default_kit
+    kit = _default_kit
+    if kit is None:
+        with _default_lock:
+            if _default_kit is None:
+                _default_kit = FeedbackKit.from_env()
+            kit = _default_kit
+    return kit
+
+
+def set_default_kit(kit: FeedbackKit | None) -> None:
+    """Replace the process's default kit (``None``: build a new one from env on next use)."""
+    global _default_kit
+    with _default_lock:
+        _default_kit = kit
+
+
+class HealthReport(dict[str, Any]):
+    """The result of :meth:`FeedbackKit.health`: a JSON-ready dict plus ``healthy``."""
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the database (and Redis, when configured) answered."""
+        return bool(self.get("healthy"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict copy."""
+        return dict(self)
+
+
+class FeedbackKit:
+    """Owns config, stores, registry, collector, service, signer, hooks and the writer.
+
+    Any part may be passed in; the rest is built from ``config`` (default: from the
+    environment). Nothing connects until used.
+    """
+
+    def __init__(
+        self,
+        config: FeedbackConfig | None = None,
+        *,
+        store: FeedbackStoreProtocol | None = None,
+        exchanges: ExchangeStoreProtocol | None = None,
+        registry: FeedbackProcessorRegistry | None = None,
+        hooks: FeedbackHooks | None = None,
+        collector: FeedbackCollector | None = None,
+        service: FeedbackService | None = None,
+        signer: TokenSigner | None = None,
+        synchronous_writer: bool = False,
+    ) -> None:
+        from feedback_asgi.collector import FeedbackCollector
+        from feedback_asgi.hooks import FeedbackHooks
+        from feedback_asgi.processors import FeedbackProcessorRegistry
+        from feedback_asgi.service import FeedbackService
+
+        self.config = config if config is not None else FeedbackConfig()
+        config = self.config
+        self.errors = ErrorCounter()
+        """Counts of the library's own failures, by kind (also in :meth:`health`)."""
+        if store is None or exchanges is None:
+            from feedback_asgi.storage.factory import build_exchange_store, build_store
+
+            store = store if store is not None else build_store(config)
+            exchanges = exchanges if exchanges is not None else build_exchange_store(config)
+        self.store: FeedbackStoreProtocol = store
+        self.exchanges: ExchangeStoreProtocol = exchanges
+        self.registry = (
+            registry if registry is not None else FeedbackProcessorRegistry.with_defaults(config)
+        )
+        self.hooks = hooks if hooks is not None else FeedbackHooks()
+        self.collector = (
+            collector
+            if collector is not None
+            else FeedbackCollector(store, registry=self.registry, hooks=self.hooks, config=config)
+        )
+        self.service = (
+            service
+            if service is not None
+            else FeedbackService(collector=self.collector, config=config)
+        )
+        self.signer = signer if signer is not None else TokenSigner.from_config(config)
+        self.writer = ExchangeWriter(
+            exchanges,
+            maxsize=config.exchange_queue_size,
+            ttl=config.exchange_ttl_seconds,
+            errors=self.errors,
+            synchronous=synchronous_writer,
+        )
+        self.capture_settings = CaptureSettings.from_config(config)
+        """Capture rules and limits for requests."""
+        self.context_settings = CaptureSettings.from_config(config, capture_metadata=False)
+        """Settings of exchanges recorded by a ``FeedbackContext`` outside any request."""
+        self.started = False
+        """Whether :meth:`startup` has completed successfully."""
+        self.startup_error: str | None = None
+        self._last_attempt = 0.0
+        self._startup_task: asyncio.Task[None] | None = None
+        self._endpoint: Any = None
+        self._endpoint_checked = False
+        with contextlib.suppress(TypeError):
+            _kits_by_collector[self.collector] = self
+
+    @classmethod
+    def from_env(cls) -> FeedbackKit:
+        """A kit configured by ``FEEDBACK_ASGI_*`` environment variables."""
+        return cls(FeedbackConfig.from_env())
+
+    @classmethod
+    def for_testing(cls, config: FeedbackConfig | None = None, **settings: Any) -> FeedbackKit:
+        """A kit for tests: in-memory stores, a fixed secret, exchanges written at once.
+
+        ``settings`` are config fields (``FeedbackKit.for_testing(rating_max=10)``); the
+        secret is :data:`TESTING_SECRET_KEY` unless one is given. No task, no thread.
+        """
+        from feedback_asgi.storage.memory import MemoryExchangeStore, MemoryFeedbackStore
+
+        if config is None:
+            settings.setdefault("secret_key", TESTING_SECRET_KEY)
+            config = FeedbackConfig(**settings)
+        elif settings:
+            config = config.model_copy(update=settings)
+        return cls(
+            config,
+            store=MemoryFeedbackStore(),
+            exchanges=MemoryExchangeStore(
+                max_items=config.exchange_max_items, default_ttl=config.exchange_ttl_seconds
+            ),
+            synchronous_writer=True,
+        )
+
+    # lifecycle
+
+    async def startup(self) -> None:
+        """Start the exchange writer and check the database; never raises for an outage."""
+        self._last_attempt = time.monotonic()
+        await self.writer.start()
+        try:
+            await asyncio.wait_for(self.store.ping(), self.config.connect_timeout_seconds)
+        except Exception as exc:
+            self.started = False
+            self.startup_error = f"{type(exc).__name__}: {exc}"
+            logger.warning(
+                "feedback-asgi: the feedback store is not reachable (%s); the app keeps "
+                "serving, feedback answers 503 until it is; retrying later",
+                self.startup_error,
+            )
+            return
+        self.startup_error = None
+        self.started = True
+
+    async def ensure_started(self) -> None:
+        """Run :meth:`startup` if it has not succeeded yet (at most every few seconds)."""
+        if self.started:
+            return
+        if self.startup_error is not None and time.monotonic() - self._last_attempt < RETRY_SECONDS:
+            return
+        task = self._startup_task
+        loop = asyncio.get_running_loop()
+        if task is None or task.done() or task.get_loop() is not loop:
+            task = loop.create_task(self.startup(), name="feedback-asgi startup")
+            self._startup_task = task
+        await asyncio.shield(task)
+
+    def start_soon(self) -> None:
+        """Schedule :meth:`ensure_started` without waiting for it (the request path's call)."""
+        task = self._startup_task
+        if task is not None and not task.done():
+            return
+        if self.startup_error is not None and time.monotonic() - self._last_attempt < RETRY_SECONDS:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._last_attempt = time.monotonic()
+        self._startup_task = loop.create_task(self.startup(), name="feedback-asgi startup")
+
+    async def shutdown(self, max_wait: float = 5.0) -> None:
+        """Write the queued exchanges (within ``max_wait`` seconds) and close the stores."""
+        task = self._startup_task
+        if task is not None and not task.done():
+            try:
+                if task.get_loop() is asyncio.get_running_loop():
+                    await asyncio.wait_for(asyncio.shield(task), max_wait)
+            except Exception:  # the startup's outcome is in startup_error
+                pass
+        await self.writer.stop(max_wait)
+        for name, closer in (("store", self.store.close), ("exchange store", self.exchanges.close)):
+            try:
+                await asyncio.wait_for(closer(), max_wait)
+            except Exception as exc:
+                logger.warning("feedback-asgi: closing the %s failed: %s", name, exc)
+        self.started = False
+
+    # state
+
+    async def health(self) -> HealthReport:
+        """The state of each part: database, Redis, exchange queue, writer, own errors."""
+        timeout = self.config.connect_timeout_seconds
+        database = await _probe(self.store, timeout)
+        database["backend"] = type(self.store).__name__
+        report = HealthReport(
+            database=database,
+            exchange_queue={
+                "depth": self.writer.depth,
+                "max": self.writer.maxsize,
+                "dropped": self.writer.dropped,
+                "written": self.writer.written,
+                "failed": self.writer.failed,
+            },
+            writer={"alive": self.writer.alive},
+            internal_errors=self.errors.snapshot(),
+            startup_error=self.startup_error,
+        )
+        healthy = bool(database["reachable"])
+        if self.config.redis_url is not None:
+            redis = await _probe(self.exchanges, timeout)
+            report["redis"] = redis
+            healthy = healthy and bool(redis["reachable"])
+        else:
+            report["redis"] = {"configured": False}
+        report["healthy"] = healthy
+        if healthy and not self.started:
+            self.started = True
+            self.startup_error = None
+        return report
+
+    def endpoint_app(self) -> ASGIApp | None:
+        """The ASGI app serving this kit's feedback routes, or ``None`` when unavailable."""
+        if not self._endpoint_checked:
+            self._endpoint_checked = True
+            try:
+                from feedback_asgi.endpoint import create_feedback_endpoint
+            except ImportError:
+                return None
+            self._endpoint = create_feedback_endpoint(self)
+        endpoint: ASGIApp | None = self._endpoint
+        return endpoint
+
+    async def find_exchange(self, trace_id: str) -> Exchange | None:
+        """The exchange for ``trace_id``: a queued one not yet written, else the stored one."""
+        pending = self.writer.find(trace_id)
+        if pending is not None:
+            return pending
+        return await self.exchanges.get(trace_id)
+
+
+async def _probe(target: object, seconds: float) -> dict[str, Any]:
+    ping = getattr(target, "ping", None)
+    if ping is None:
+        return {"configured": True, "reachable": True, "latency_ms": None}
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(ping(), seconds)
+    except Exception as exc:
+        return {"configured": True, "reachable": False, "latency_ms": None,
+                "error": f"{type(exc).__name__}: {exc}"}
+    return {"configured": True, "reachable": True,
+            "latency_ms": round((time.perf_counter() - started) * 1000.0, 3)}

@@ -1,0 +1,440 @@
+"""``FeedbackMiddleware``: the pure ASGI middleware that captures exchanges and issues tokens.
+
+Per captured request it creates one :class:`~feedback_asgi.capture.ExchangeCapture`, binds
+it in a ContextVar and in a copy of the scope, wraps ``receive`` and ``send`` to tee bounded
+copies of the bodies (every message is forwarded unchanged, at once, one for one), adds
+``X-Trace-Id`` and ``X-Feedback-Token`` to the response headers (and, for
+``text/event-stream``, one final ``event: feedback``), and hands the capture to the exchange
+writer when the last body message has been sent. App exceptions propagate unchanged; the
+middleware's own failures are counted and never reach the client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING, Any
+
+from feedback_asgi.capture import (
+    CAPTURE_SCOPE_KEY,
+    CaptureSettings,
+    ExchangeCapture,
+    bind_capture,
+    new_trace_id,
+    trace_id_from_traceparent,
+    unbind_capture,
+    valid_id,
+)
+from feedback_asgi.sse import SSEDataParser, format_sse_event
+
+if TYPE_CHECKING:
+    from feedback_asgi.collector import FeedbackCollector
+    from feedback_asgi.kit import FeedbackKit
+    from feedback_asgi.processors import FeedbackProcessorRegistry
+
+__all__ = ["ASGIApp", "FeedbackMiddleware", "Message", "Receive", "Scope", "Send"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+TRACE_HEADER = b"x-trace-id"
+TOKEN_HEADER = b"x-feedback-token"
+EXPOSED = ("X-Trace-Id", "X-Feedback-Token")
+
+# request headers we look at, by lowercase name
+_TRACE, _REQUEST_ID, _TRACEPARENT, _SESSION, _ORIGIN, _COOKIE, _CTYPE, _CENC = range(8)
+_REQUEST_HEADERS = {
+    b"x-trace-id": _TRACE,
+    b"x-request-id": _REQUEST_ID,
+    b"traceparent": _TRACEPARENT,
+    b"x-session-id": _SESSION,
+    b"origin": _ORIGIN,
+    b"cookie": _COOKIE,
+    b"content-type": _CTYPE,
+    b"content-encoding": _CENC,
+}
+_USER_HEADER = 8
+_SESSION_KEYS = ("session_id", "sid", "id")
+_FILE_MESSAGES = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
+
+
+def _otel_trace_id_getter() -> Callable[[], str | None] | None:
+    """A function returning the active OpenTelemetry span's trace id, if the API is installed."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+
+    def current_trace_id() -> str | None:
+        context = trace.get_current_span().get_span_context()
+        return format(context.trace_id, "032x") if context.is_valid else None
+
+    return current_trace_id
+
+
+def _subject_from_scope(capture: ExchangeCapture) -> None:
+    """Fill session and user ids from what session/auth middleware put in the scope."""
+    scope = capture.source
+    if scope is None:
+        return
+    session = scope.get("session")
+    if isinstance(session, dict):
+        for key in _SESSION_KEYS:
+            value = session.get(key)
+            if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+                capture.session_id = str(value)
+                break
+    user = scope.get("user")
+    if user is not None and getattr(user, "is_authenticated", False) is True:
+        for attribute in ("identity", "id", "pk", "username", "display_name"):
+            try:
+                value = getattr(user, attribute, None)
+            except Exception:  # Starlette's BaseUser.identity raises NotImplementedError
+                continue
+            if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+                capture.user_id = str(value)
+                break
+
+
+def _merge_expose(value: bytes | None) -> bytes:
+    if value is None:
+        return ", ".join(EXPOSED).encode()
+    names = [part.strip() for part in value.decode("latin-1").split(",") if part.strip()]
+    if "*" in names:
+        return value
+    known = {name.lower() for name in names}
+    names.extend(name for name in EXPOSED if name.lower() not in known)
+    return ", ".join(names).encode("latin-1")
+
+
+def _sse_separator(tail: bytes) -> bytes:
+    """What must precede our event so it does not merge into the app's last event."""
+    if tail.endswith((b"\n\n", b"\r\r", b"\r\n\r\n")) or not tail:
+        return b""
+    if tail.endswith((b"\n", b"\r")):
+        return b"\n"
+    return b"\n\n"
+
+
+class FeedbackMiddleware:
+    """Captures each HTTP exchange, adds ``X-Trace-Id``/``X-Feedback-Token``, serves ``/feedback``.
+
+    ``FeedbackMiddleware(app)`` or ``app.add_middleware(FeedbackMiddleware, kit=kit)``.
+    Without ``kit`` it uses the kit registered for ``collector``, else the process's
+    default kit (built from the environment). ``capture_inputs``/``capture_outputs`` turn
+    the request/response body capture off; ``capture_metadata`` the method, path, sizes and
+    (filtered) request headers.
+    """
+
+    __slots__ = ("_endpoint", "_errors", "_otel", "app", "collector", "kit", "registry",
+                 "settings")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        collector: FeedbackCollector | None = None,
+        *,
+        kit: FeedbackKit | None = None,
+        capture_inputs: bool = True,
+        capture_outputs: bool = True,
+        capture_metadata: bool = True,
+        registry: FeedbackProcessorRegistry | None = None,
+    ) -> None:
+        from feedback_asgi.kit import get_default_kit, kit_for_collector
+
+        if kit is None and collector is not None:
+            kit = kit_for_collector(collector)
+        self.app = app
+        self.kit: FeedbackKit = kit if kit is not None else get_default_kit()
+        self.collector = collector if collector is not None else self.kit.collector
+        self.registry = registry if registry is not None else self.kit.registry
+        self.settings = CaptureSettings.from_config(
+            self.kit.config,
+            capture_inputs=capture_inputs,
+            capture_outputs=capture_outputs,
+            capture_metadata=capture_metadata,
+        ) if self.kit.config.enabled else None
+        self._errors = self.kit.errors
+        self._otel = _otel_trace_id_getter()
+        # the hook point for the feedback routes: the kit's endpoint app, when there is one
+        self._endpoint: ASGIApp | None = self.kit.endpoint_app()
+
+    def create_feedback_endpoint(self) -> ASGIApp:
+        """The ASGI app serving the feedback routes for this middleware's kit (seed API)."""
+        endpoint = self.kit.endpoint_app()
+        if endpoint is None:
+            raise RuntimeError("the feedback endpoint is not available in this installation")
+        return endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type != "http":
+            if scope_type == "lifespan":
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        settings = self.settings
+        if settings is None or CAPTURE_SCOPE_KEY in scope:
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if self._endpoint is not None and settings.is_feedback_path(path):
+            await self._endpoint(scope, receive, send)
+            return
+        if not settings.should_capture(scope["method"], path):
+            await self.app(scope, receive, send)
+            return
+        kit = self.kit
+        if not kit.started:
+            kit.start_soon()
+        try:
+            capture = self._begin(scope, settings, path)
+        except Exception as exc:
+            self._errors.record("capture_start", exc)
+            await self.app(scope, receive, send)
+            return
+        scope = {**scope, CAPTURE_SCOPE_KEY: capture}
+        capture.source = scope
+        await self._run(scope, receive, send, capture)
+
+    def _begin(self, scope: Scope, settings: CaptureSettings, path: str) -> ExchangeCapture:
+        found: list[bytes | None] = [None] * 9
+        user_header = settings.trusted_user_header
+        for name, value in scope.get("headers") or ():
+            lname = name.lower()
+            index = _REQUEST_HEADERS.get(lname)
+            if index is not None:
+                if found[index] is None:
+                    found[index] = value
+            elif user_header is not None and lname == user_header:
+                found[_USER_HEADER] = value
+        trace_id = None
+        for index in (_TRACE, _REQUEST_ID):
+            incoming = found[index]
+            if incoming is not None:
+                if valid_id(incoming):
+                    trace_id = incoming.decode()
+                    break
+                self._errors.record("invalid incoming trace id replaced")
+        if trace_id is None and found[_TRACEPARENT] is not None:
+            trace_id = trace_id_from_traceparent(found[_TRACEPARENT] or b"")
+        if trace_id is None and self._otel is not None:
+            trace_id = self._otel()
+        capture = ExchangeCapture(
+            trace_id or new_trace_id(), settings, self.kit.signer, method=scope["method"],
+            path=path,
+        )
+        capture.request_headers = scope.get("headers") or ()
+        capture.identify = _subject_from_scope
+        session = found[_SESSION]
+        if session is not None and valid_id(session):
+            capture.session_id = session.decode()
+        elif found[_COOKIE] is not None and settings.session_cookie is not None:
+            capture.session_id = self._cookie_session(found[_COOKIE] or b"", settings)
+        if found[_USER_HEADER]:
+            capture.user_id = (found[_USER_HEADER] or b"").decode("latin-1")
+        if found[_CTYPE] is not None:
+            capture.content_type = (found[_CTYPE] or b"").decode("latin-1")
+        if found[_CENC] is not None:
+            capture.content_encoding = (found[_CENC] or b"").decode("latin-1")
+        capture.cross_origin = found[_ORIGIN] is not None
+        return capture
+
+    @staticmethod
+    def _cookie_session(header: bytes, settings: CaptureSettings) -> str | None:
+        cookies: SimpleCookie = SimpleCookie()
+        cookies.load(header.decode("latin-1"))
+        morsel = cookies.get((settings.session_cookie or b"").decode())
+        if morsel is None or not morsel.value:
+            return None
+        # the cookie value is a credential: keep only a digest of it
+        return hashlib.sha256(morsel.value.encode()).hexdigest()[:32]
+
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, capture: ExchangeCapture
+    ) -> None:
+        errors = self._errors
+        writer = self.kit.writer
+        request_tee = capture.request
+        response_tee = capture.response
+        sse_event = False
+        sse_tail = b""
+        trailers = False
+
+        def complete() -> None:
+            capture.finish()
+            try:
+                writer.put_nowait(capture)
+            except Exception as exc:
+                errors.record("exchange_enqueue", exc)
+
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            try:
+                message_type = message["type"]
+                if message_type == "http.request":
+                    capture.input_read = True
+                    body = message.get("body")
+                    if body:
+                        request_tee.add(body)
+                elif message_type == "http.disconnect" and not capture.finished:
+                    capture.client_disconnected = True
+            except Exception as exc:
+                errors.record("request_capture", exc)
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal sse_event, sse_tail, trailers
+            message_type = message["type"]
+            if message_type == "http.response.body":
+                body = message.get("body", b"")
+                more_body = message.get("more_body", False)
+                if not more_body and sse_event:
+                    await self._send_last_sse(capture, message, body, sse_tail, send)
+                else:
+                    await self._forward(capture, send, message)
+                try:
+                    if body:
+                        sse = capture.sse
+                        if sse is not None:
+                            sse.feed(body)
+                        else:
+                            response_tee.add(body)
+                        if sse_event:
+                            sse_tail = (sse_tail + body)[-4:]
+                except Exception as exc:
+                    errors.record("response_capture", exc)
+                    capture.sse = None
+                if not more_body and not trailers:
+                    complete()
+            elif message_type == "http.response.start":
+                try:
+                    message, sse_event = self._start(capture, message)
+                    trailers = bool(message.get("trailers", False))
+                except Exception as exc:
+                    errors.record("response_headers", exc)
+                await self._forward(capture, send, message)
+            elif message_type == "http.response.trailers":
+                await self._forward(capture, send, message)
+                if not message.get("more_trailers", False):
+                    complete()
+            elif message_type in _FILE_MESSAGES:
+                capture.response_file = True
+                await self._forward(capture, send, message)
+                if not message.get("more_body", False):
+                    complete()
+            else:
+                await send(message)
+
+        token = bind_capture(capture)
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except Exception as exc:
+            if not capture.finished:
+                capture.error = type(exc).__name__
+                if capture.status is None:
+                    capture.status = 500
+            raise
+        finally:
+            unbind_capture(token)
+            if not capture.finished:
+                complete()
+
+    @staticmethod
+    async def _forward(capture: ExchangeCapture, send: Send, message: Message) -> None:
+        try:
+            await send(message)
+        except OSError:
+            capture.client_disconnected = True
+            raise
+
+    def _start(self, capture: ExchangeCapture, message: Message) -> tuple[Message, bool]:
+        """The start message with our headers, and whether to end the stream with our event."""
+        capture.status = message["status"]
+        settings = capture.settings
+        headers: list[Any] = []
+        expose: bytes | None = None
+        allow_origin = False
+        content_length = False
+        for header in message.get("headers") or ():
+            name, value = header
+            lname = name.lower()
+            if lname in (TRACE_HEADER, TOKEN_HEADER):
+                continue
+            if lname == b"content-type":
+                capture.response_content_type = value.decode("latin-1")
+            elif lname == b"content-encoding":
+                capture.response_encoding = value.decode("latin-1")
+            elif lname == b"content-length":
+                content_length = True
+            elif lname == b"access-control-expose-headers":
+                expose = value if expose is None else expose + b", " + value
+                continue
+            elif lname == b"access-control-allow-origin":
+                allow_origin = True
+            headers.append(header)
+        headers.append((TRACE_HEADER, capture.trace_id.encode()))
+        headers.append((TOKEN_HEADER, capture.token.encode()))
+        if capture.cross_origin or allow_origin or expose is not None:
+            merged = _merge_expose(expose) if capture.cross_origin or allow_origin else expose
+            headers.append((b"access-control-expose-headers", merged))
+        sse = False
+        content_type = capture.response_content_type
+        if content_type is not None and content_type.lower().startswith("text/event-stream"):
+            if settings.capture_outputs and capture.response_encoding is None:
+                capture.sse = SSEDataParser(settings.response_limit)
+            sse = (
+                settings.sse_feedback_event
+                and not content_length
+                and capture.method != "HEAD"
+                and capture.response_encoding is None
+            )
+        elif capture.response_encoding is not None:
+            capture.response.limit = 0  # encoded bytes are counted, not kept
+        return {**message, "headers": headers}, sse
+
+    async def _send_last_sse(
+        self, capture: ExchangeCapture, message: Message, body: bytes, tail: bytes, send: Send
+    ) -> None:
+        """Forward the app's last SSE chunk, then our ``event: feedback`` as the last one."""
+        try:
+            data = json.dumps({"trace_id": capture.trace_id, "token": capture.token})
+            event = _sse_separator((tail + body)[-4:]) + format_sse_event("feedback", data)
+        except Exception as exc:
+            self._errors.record("sse_feedback_event", exc)
+            await self._forward(capture, send, message)
+            return
+        if body:
+            await self._forward(capture, send, {**message, "more_body": True})
+        await self._forward(
+            capture, send, {"type": "http.response.body", "body": event, "more_body": False}
+        )
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kit = self.kit
+        errors = self._errors
+
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await kit.startup()
+                except Exception as exc:
+                    errors.record("kit_startup", exc)
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                try:
+                    await kit.shutdown()
+                except Exception as exc:
+                    errors.record("kit_shutdown", exc)
+            await send(message)
+
+        await self.app(scope, receive_wrapper, send_wrapper)
