@@ -45,6 +45,7 @@ from feedback_asgi.idempotency import (
     valid_idempotency_key,
     vote_slot_id,
 )
+from feedback_asgi.middleware import session_id_from_scope
 from feedback_asgi.processors import json_problem
 from feedback_asgi.redaction import Redactor
 from feedback_asgi.result import Err, Ok, Result
@@ -280,14 +281,6 @@ async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> R
 # GET /sessions/{session_id}
 
 
-def _request_session_id(scope: Mapping[str, Any]) -> str | None:
-    from feedback_asgi.capture import CAPTURE_SCOPE_KEY
-
-    capture = scope.get(CAPTURE_SCOPE_KEY)
-    session_id = getattr(capture, "session_id", None)
-    return session_id if isinstance(session_id, str) else None
-
-
 async def _session_feedback(
     kit: FeedbackKit, scope: Mapping[str, Any], session_id: str
 ) -> Reply:
@@ -297,7 +290,7 @@ async def _session_feedback(
             claims = _claims(kit, token, None)
             if not hmac.compare_digest(claims.subject.encode(), session_id.encode()):
                 raise HttpError(403, "forbidden", "this token was not issued to that session")
-        elif _request_session_id(scope) != session_id:
+        elif session_id_from_scope(scope) != session_id:
             raise HttpError(
                 401, "token_missing", "a feedback token of this session is required"
             )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,15 @@ if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit
     from feedback_asgi.processors import FeedbackProcessorRegistry
 
-__all__ = ["ASGIApp", "FeedbackMiddleware", "Message", "Receive", "Scope", "Send"]
+__all__ = [
+    "ASGIApp",
+    "FeedbackMiddleware",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+    "session_id_from_scope",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -77,18 +85,26 @@ def _otel_trace_id_getter() -> Callable[[], str | None] | None:
     return current_trace_id
 
 
-def _subject_from_scope(capture: ExchangeCapture) -> None:
-    """Fill session and user ids from what session/auth middleware put in the scope."""
-    scope = capture.source
-    if scope is None:
-        return
+def session_id_from_scope(scope: Mapping[str, Any]) -> str | None:
+    """The session id in ``scope["session"]`` (SessionMiddleware), under ``session_id``,
+    ``sid`` or ``id``; ``None`` when there is none. The endpoint uses it too."""
     session = scope.get("session")
     if isinstance(session, dict):
         for key in _SESSION_KEYS:
             value = session.get(key)
             if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
-                capture.session_id = str(value)
-                break
+                return str(value)
+    return None
+
+
+def _subject_from_scope(capture: ExchangeCapture) -> None:
+    """Fill session and user ids from what session/auth middleware put in the scope."""
+    scope = capture.source
+    if scope is None:
+        return
+    session_id = session_id_from_scope(scope)
+    if session_id is not None:
+        capture.session_id = session_id
     user = scope.get("user")
     if user is not None and getattr(user, "is_authenticated", False) is True:
         for attribute in ("identity", "id", "pk", "username", "display_name"):
@@ -128,7 +144,9 @@ class FeedbackMiddleware:
     Without ``kit`` it uses the kit registered for ``collector``, else the process's
     default kit (built from the environment). ``capture_inputs``/``capture_outputs`` turn
     the request/response body capture off; ``capture_metadata`` the method, path, sizes and
-    (filtered) request headers.
+    (filtered) request headers. ``serve_endpoint=False`` leaves ``config.path`` to the app
+    (for ``feedback_router``/``feedback_routes`` mounted there); by default the middleware
+    answers it itself, with the same endpoint code, so requests never reach such a router.
     """
 
     __slots__ = ("_endpoint", "_errors", "_otel", "app", "collector", "kit", "registry",
@@ -144,6 +162,7 @@ class FeedbackMiddleware:
         capture_outputs: bool = True,
         capture_metadata: bool = True,
         registry: FeedbackProcessorRegistry | None = None,
+        serve_endpoint: bool = True,
     ) -> None:
         from feedback_asgi.kit import get_default_kit, kit_for_collector
 
@@ -162,7 +181,7 @@ class FeedbackMiddleware:
         self._errors = self.kit.errors
         self._otel = _otel_trace_id_getter()
         # the hook point for the feedback routes: the kit's endpoint app, when there is one
-        self._endpoint: ASGIApp | None = self.kit.endpoint_app()
+        self._endpoint: ASGIApp | None = self.kit.endpoint_app() if serve_endpoint else None
 
     def create_feedback_endpoint(self) -> ASGIApp:
         """The ASGI app serving the feedback routes for this middleware's kit (seed API)."""
