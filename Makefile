@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test lint typecheck pytest bench clean
+.PHONY: test lint typecheck pytest bench demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ pytest: $(STAMP)
 ## bench: run the benchmarks (not tests); figures go to bench/results/*.json
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH)
+
+## demo: the FastAPI chat example on http://127.0.0.1:8000 (SQLite ./feedback.db)
+demo: $(STAMP)
+	@echo "Chat:      curl -si http://127.0.0.1:8000/chat -H 'Content-Type: application/json' -d '{\"message\": \"hello there\"}'"
+	@echo "           (the answer's X-Trace-Id and X-Feedback-Token headers identify it)"
+	@echo "Feedback:  curl -s http://127.0.0.1:8000/feedback -H 'Content-Type: application/json' \\"
+	@echo "             -H \"X-Feedback-Token: <X-Feedback-Token>\" -d '{\"trace_id\": \"<X-Trace-Id>\", \"type\": \"thumbs\", \"value\": \"up\"}'"
+	@echo "In one go: sh example_apps/fastapi_chat/try.sh    Page: http://127.0.0.1:8000/    API: http://127.0.0.1:8000/docs"
+	$(BIN)/python -m uvicorn example_apps.fastapi_chat.app:app --host 127.0.0.1 --port 8000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
