@@ -23,6 +23,7 @@ Not for Redis Cluster (the scripts touch keys in several slots).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -135,9 +136,14 @@ class CachedFeedbackStore:
         """Fills dropped because a save (or an outage) made what was read outdated."""
         self.namespace_resets = 0
         """Times the whole cache namespace was invalidated (first contact, after failures)."""
+        self.invalidation_calls = 0
+        """Redis calls that bumped versions after saves (concurrent saves share one)."""
         self._guard = RedisGuard("CachedFeedbackStore", logger, timeout=0.5, retry_interval=1.0)
         # The error generation last covered by an epoch bump; -1: never contacted yet.
         self._reset_generation = -1
+        self._pending_scopes: set[Scope] = set()
+        self._pending_waiter: asyncio.Future[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
         # Lists decoded earlier, by entry key, with their stamp: a read still asks Redis
         # whether the entry is current, but gets a one-word answer instead of the payload.
         self.local_entries = 1024
@@ -256,14 +262,39 @@ class CachedFeedbackStore:
             self._decoded.popitem(last=False)
 
     async def _invalidate(self, scopes: set[Scope]) -> None:
+        """Bump the versions of ``scopes``; returns once a bump sent after this call is done.
+
+        Concurrent saves share bumps: while one is in flight, the scopes of later saves
+        gather into the next one (a burst of 1,000 saves costs a few Redis calls, not 1,000).
+        """
         if not scopes:
             return
-        keys = [self._clock_key, *(self._version_key(scope) for scope in sorted(scopes))]
-        ttl_ms = max(1, int(self.ttl * 2000))
-        # A failure here is remembered by the guard: the epoch is bumped before Redis is
-        # used again, so no list cached before this write can be served afterwards.
-        with contextlib.suppress(RedisBypass):
-            await self._redis_call(self._bump, keys, [ttl_ms])
+        self._pending_scopes |= scopes
+        if self._pending_waiter is None:
+            self._pending_waiter = asyncio.get_running_loop().create_future()
+        waiter = self._pending_waiter
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_invalidations())
+        await asyncio.shield(waiter)
+
+    async def _flush_invalidations(self) -> None:
+        while self._pending_scopes:
+            batch, self._pending_scopes = self._pending_scopes, set()
+            waiter, self._pending_waiter = self._pending_waiter, None
+            try:
+                keys = [self._clock_key, *(self._version_key(scope) for scope in sorted(batch))]
+                ttl_ms = max(1, int(self.ttl * 2000))
+                # A failure is remembered by the guard: the epoch is bumped before Redis is
+                # used again, so no list cached before these writes can be served later.
+                self.invalidation_calls += 1
+                with contextlib.suppress(RedisBypass):
+                    await self._redis_call(self._bump, keys, [ttl_ms])
+            except Exception:
+                logger.exception("cache invalidation failed; dropping the whole namespace")
+                self._reset_generation = -1
+            finally:
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
 
     @staticmethod
     def _scopes_of(item: FeedbackItem) -> set[Scope]:

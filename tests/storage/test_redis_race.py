@@ -130,3 +130,27 @@ async def test_fill_is_refused_when_an_outage_hid_a_save(
     finally:
         await cache.close()
         await proxy.close()
+
+
+async def test_a_burst_of_saves_shares_invalidations_and_each_sees_its_write(
+    redis_url: str, redis_prefix: str
+) -> None:
+    cache = CachedFeedbackStore(
+        MemoryFeedbackStore(), make_redis_client(redis_url), prefix=redis_prefix
+    )
+    sessions = [f"burst-{n}" for n in range(300)]
+    try:
+        for session in sessions:  # every list cached (empty) before the burst
+            assert await cache.find_by_session(session) == []
+
+        async def save_then_read(session: str) -> bool:
+            new = item(session)
+            assert isinstance(await cache.save(new), Ok)
+            return [i.id for i in await cache.find_by_session(session)] == [new.id]
+
+        results = await asyncio.gather(*(save_then_read(s) for s in sessions))
+        assert all(results)
+        assert cache.invalidation_calls < len(sessions) / 2
+        assert cache.redis_errors == 0
+    finally:
+        await cache.close()
