@@ -78,7 +78,12 @@ def _otel_trace_id_getter() -> Callable[[], str | None] | None:
     except ImportError:
         return None
 
+    proxy = trace.ProxyTracerProvider
+
     def current_trace_id() -> str | None:
+        # without an SDK provider no span can be recording: skip the costly context lookup
+        if isinstance(trace.get_tracer_provider(), proxy):
+            return None
         context = trace.get_current_span().get_span_context()
         return format(context.trace_id, "032x") if context.is_valid else None
 

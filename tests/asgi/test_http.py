@@ -317,7 +317,11 @@ async def test_user_header_trusted_only_when_configured() -> None:
         assert "raw-cookie-value" not in json.dumps(exchange.to_dict())
 
 
-async def test_session_header_and_otel_span(kit: FeedbackKit) -> None:
+async def test_session_header_and_otel_span(
+    kit: FeedbackKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as if an OpenTelemetry SDK were configured (the API alone never has an active span)
+    monkeypatch.setattr(trace, "get_tracer_provider", trace.NoOpTracerProvider)
     app = FeedbackMiddleware(echo_app(), kit=kit)
     context = trace.SpanContext(
         trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736,
