@@ -249,13 +249,31 @@ class SqlFeedbackStore:
 
     async def _create_schema(self, engine: AsyncEngine) -> None:
         try:
-            async with engine.begin() as conn:
+            async with self._connect(engine, begin=True) as conn:
                 await conn.run_sync(metadata.create_all, checkfirst=True)
         except (IntegrityError, DBAPIError):
             # Another process created it between our check and our CREATE: check again.
-            async with engine.begin() as conn:
+            async with self._connect(engine, begin=True) as conn:
                 await conn.run_sync(metadata.create_all, checkfirst=True)
         self._schema_ready = True
+
+    @contextlib.asynccontextmanager
+    async def _connect(
+        self, engine: AsyncEngine, *, begin: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """A connection (in a transaction if ``begin``); getting it may take at most the
+        connect timeout, whatever the driver does during its handshake."""
+        conn = engine.connect()
+        try:
+            async with asyncio.timeout(self.config.connect_timeout_seconds):
+                await conn.start()
+            if begin:
+                async with conn.begin():
+                    yield conn
+            else:
+                yield conn
+        finally:
+            await conn.close()
 
     def _note(self, available: bool, exc: BaseException | None = None) -> None:
         if available == self._available:
@@ -284,7 +302,7 @@ class SqlFeedbackStore:
             return Ok([])
         try:
             engine = await self._engine()
-            async with engine.begin() as conn:
+            async with self._connect(engine, begin=True) as conn:
                 for error in await self._insert(conn, items, atomic=True):
                     if error is not None:
                         raise _Abort(error)
@@ -312,7 +330,7 @@ class SqlFeedbackStore:
         """Write a group-commit batch; isolate failing rows by writing them one by one."""
         try:
             engine = await self._engine()
-            async with engine.begin() as conn:
+            async with self._connect(engine, begin=True) as conn:
                 errors = await self._insert(conn, items, atomic=False)
         except Exception as exc:
             if _is_unavailable(exc):
@@ -339,7 +357,7 @@ class SqlFeedbackStore:
         targets = [item.supersedes for item in items if item.supersedes is not None]
         try:
             engine = await self._engine()
-            async with engine.connect() as conn:
+            async with self._connect(engine) as conn:
                 found = await conn.scalar(select(_t.id).where(_t.id.in_(ids)).limit(1))
                 if found is not None:
                     return FeedbackValidationError.for_field("id", f"an item with id {found} exists")
@@ -434,7 +452,7 @@ class SqlFeedbackStore:
     async def _fetch(self, statement: Select[Any]) -> list[FeedbackItem]:
         with _reads():
             engine = await self._engine()
-            async with engine.connect() as conn:
+            async with self._connect(engine) as conn:
                 rows = (await conn.execute(statement)).all()
         self._note(True)
         return [row_to_item(row) for row in rows]
@@ -561,7 +579,7 @@ class SqlFeedbackStore:
         )
         with _reads():
             engine = await self._engine()
-            async with engine.connect() as conn:
+            async with self._connect(engine) as conn:
                 rows = (await conn.execute(statement)).all()
         self._note(True)
         counts: dict[str, int] = {}
@@ -614,7 +632,7 @@ class SqlFeedbackStore:
         with _reads():
             bound = await self._bound()
             started = time.perf_counter()
-            async with bound.engine.connect() as conn:
+            async with self._connect(bound.engine) as conn:
                 await conn.scalar(select(1))
         self._note(True)
         return (time.perf_counter() - started) * 1000
