@@ -46,8 +46,6 @@ from feedback_asgi.idempotency import (
     vote_slot_id,
 )
 from feedback_asgi.middleware import session_id_from_scope
-from feedback_asgi.processors import json_problem
-from feedback_asgi.redaction import Redactor
 from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.submission import Submission, parse_submission
 from feedback_asgi.tokens import TokenClaims, TokenError
@@ -70,13 +68,11 @@ _ROUTES: dict[str, tuple[str, ...]] = {
 }
 
 
+_RETRY_AFTER = ((b"retry-after", str(RETRY_AFTER_SECONDS).encode()),)
+
+
 def _unavailable(message: str) -> HttpError:
-    return HttpError(
-        503,
-        "storage_unavailable",
-        message,
-        headers=((b"retry-after", str(RETRY_AFTER_SECONDS).encode()),),
-    )
+    return HttpError(503, "storage_unavailable", message, headers=_RETRY_AFTER)
 
 
 def _error_status(error: FeedbackError) -> HttpError:
@@ -85,9 +81,7 @@ def _error_status(error: FeedbackError) -> HttpError:
     if isinstance(error, StorageUnavailableError):
         return _unavailable(error.message)
     # a hook or processor failed for a reason other than bad input: retryable, not a 500
-    failed = HttpError.from_feedback_error(503, error)
-    failed.headers = ((b"retry-after", str(RETRY_AFTER_SECONDS).encode()),)
-    return failed
+    return HttpError(503, error.code, error.message, headers=_RETRY_AFTER)
 
 
 # routing
@@ -210,12 +204,8 @@ async def _rated_exchange(kit: FeedbackKit, trace_id: str) -> dict[str, Any] | N
 
 
 def _metadata(kit: FeedbackKit, submission: Submission) -> dict[str, Any]:
-    problem = json_problem(submission.metadata)
-    if problem is not None:
-        raise HttpError(422, "validation_error", f"metadata: {problem}", {"metadata": problem})
-    metadata: dict[str, Any] = Redactor(kit.config.redact_fields).redact_value(
-        submission.metadata
-    )
+    # the collector validates it (JSON-safe, no NUL...); configured secret keys never stored
+    metadata: dict[str, Any] = kit.capture_settings.redactor.redact_value(submission.metadata)
     metadata.pop(IDEMPOTENCY_METADATA_KEY, None)
     metadata["source"] = "http"
     return metadata
@@ -224,7 +214,7 @@ def _metadata(kit: FeedbackKit, submission: Submission) -> dict[str, Any]:
 async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> Reply:
     config = kit.config
     origin = header(scope, b"origin")
-    if origin is not None and config.allowed_origins and not _origin_allowed(kit, origin):
+    if origin is not None and not _origin_allowed(kit, origin):
         raise HttpError(403, "origin_not_allowed", "this origin may not send feedback")
     require_json_content_type(scope)
     key = _idempotency_key(scope)

@@ -143,6 +143,8 @@ BAD_BODIES = [
                  "validation_error", id="oversized-text"),
     pytest.param(json.dumps({"type": "rating", "value": 3, "comment": "c" * 10_001}).encode(),
                  422, "validation_error", id="oversized-comment"),
+    pytest.param(b'{"type": "rating", "value": 3, "metadata": {"k": "nul\\u0000"}}', 422,
+                 "validation_error", id="nul-in-metadata"),
 ]
 
 
