@@ -176,8 +176,10 @@ class FeedbackItem:
         kind = data.get("feedback_type", data.get("type"))
         if kind is None:
             raise ValueError("feedback_type is required")
-        context = data.get("context") or {}
-        metadata = data.get("metadata") or {}
+        context = data.get("context")
+        metadata = data.get("metadata")
+        context = {} if context is None else context
+        metadata = {} if metadata is None else metadata
         if not isinstance(context, dict) or not isinstance(metadata, dict):
             raise ValueError("context and metadata must be objects")
         kwargs: dict[str, Any] = {

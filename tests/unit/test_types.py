@@ -283,3 +283,12 @@ def test_exchange_from_dict_ignores_unknown_keys_and_needs_a_trace_id() -> None:
         Exchange.from_dict({"model": "m"})
     with pytest.raises(ValueError, match="trace_id"):
         Exchange.from_dict({"trace_id": 5})
+
+
+@pytest.mark.parametrize("field", ["context", "metadata"])
+@pytest.mark.parametrize("bad", [[], "", 0, [("a", 1)]])
+def test_from_dict_rejects_non_object_context_and_metadata(field: str, bad: object) -> None:
+    data = FeedbackItem(FeedbackType.TEXT, "hi").to_dict()
+    data[field] = bad
+    with pytest.raises(ValueError, match="must be objects"):
+        FeedbackItem.from_dict(data)
