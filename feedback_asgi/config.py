@@ -87,8 +87,6 @@ class FeedbackConfig(BaseSettings):
     """Browser origins allowed to POST feedback; empty means any origin with a valid token."""
     max_payload_bytes: int = Field(default=65_536, ge=256)
     """Largest accepted POST body; larger ones get 413 without being read."""
-    rate_limit_per_minute: int | None = Field(default=None, ge=1)
-    """Feedback POSTs allowed per client per minute (``None``: no limit)."""
 
     # validation
     rating_min: float = 1.0
