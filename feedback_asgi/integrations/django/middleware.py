@@ -1,0 +1,361 @@
+"""``FeedbackMiddleware`` for Django: the ASGI middleware's capture, in Django's terms.
+
+``MIDDLEWARE += ["feedback_asgi.integrations.django.middleware.FeedbackMiddleware"]``, after
+``AuthenticationMiddleware``. Sync- and async-capable without ``MiddlewareMixin`` (no thread
+hop for async views, no loop hop for sync ones). Per captured request it fills one
+:class:`~feedback_asgi.capture.ExchangeCapture` (the shared core: same rules, limits,
+redaction and tokens as the ASGI middleware), binds it in the ContextVar for
+``FeedbackContext``, adds ``X-Trace-Id`` and ``X-Feedback-Token``, tees a streaming
+response lazily (keeping its sync or async kind, and ending an event stream with
+``event: feedback``), and hands the exchange to the writer at ``response.close()``.
+
+The request body is read only when it is small JSON or text (never multipart); Django then
+keeps it for the view. Our own failures are counted and never reach the view or the client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.http import HttpRequest
+from django.http.request import RawPostDataException
+from django.http.response import HttpResponseBase
+
+from feedback_asgi.capture import (
+    CaptureSettings,
+    ExchangeCapture,
+    bind_capture,
+    new_trace_id,
+    trace_id_from_traceparent,
+    unbind_capture,
+    valid_id,
+)
+from feedback_asgi.integrations.django.conf import get_kit
+from feedback_asgi.kit import FeedbackKit
+from feedback_asgi.middleware import _merge_expose, _sse_separator
+from feedback_asgi.sse import SSEDataParser, format_sse_event
+
+__all__ = ["FeedbackMiddleware", "session_digest"]
+
+_TEXT_TYPES = ("application/json", "text/")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def session_digest(session_key: str) -> str:
+    """The session id we keep for a Django session key (the key is a credential)."""
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def _session_id(request: HttpRequest) -> str | None:
+    session = getattr(request, "session", None)
+    # session_key is the cookie's value: reading it does not load the session data
+    key = getattr(session, "session_key", None) if session is not None else None
+    return session_digest(key) if isinstance(key, str) and key else None
+
+
+def _user_id(user: Any) -> str | None:
+    if user is None or getattr(user, "is_authenticated", False) is not True:
+        return None
+    pk = getattr(user, "pk", None)
+    return None if pk is None else str(pk)
+
+
+def _loaded_user(request: HttpRequest) -> tuple[bool, Any]:
+    """``(True, user)`` when ``request.user`` needs no query (or is absent), else ``(False, None)``."""
+    if "user" not in request.__dict__:
+        return True, None
+    user = request.__dict__["user"]
+    wrapped = getattr(user, "_wrapped", None)
+    if wrapped is None:
+        return True, user  # not lazy
+    from django.utils.functional import empty
+
+    return (False, None) if wrapped is empty else (True, wrapped)
+
+
+def _json_or_text(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media.startswith(_TEXT_TYPES) or (media.startswith("application/") and media.endswith("+json"))
+
+
+class FeedbackMiddleware:
+    """Captures each request/response, adds the trace id and feedback token headers."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        kit, capture = self._begin(request)
+        if capture is None:
+            return self.get_response(request)
+        token = bind_capture(capture)
+        try:
+            response = self.get_response(request)
+        except Exception as exc:
+            self._failed(kit, capture, exc)
+            raise
+        finally:
+            unbind_capture(token)
+        loaded, user = _loaded_user(request)
+        if not loaded:
+            user = getattr(request, "user", None)
+        return self._respond(kit, capture, response, user)
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        kit, capture = self._begin(request)
+        if capture is None:
+            return await self.get_response(request)
+        token = bind_capture(capture)
+        try:
+            response = await self.get_response(request)
+        except Exception as exc:
+            self._failed(kit, capture, exc)
+            raise
+        finally:
+            unbind_capture(token)
+        loaded, user = _loaded_user(request)
+        if not loaded and hasattr(request, "auser"):
+            try:
+                user = await request.auser()
+            except Exception as exc:
+                kit.errors.record("django_user", exc)
+        return self._respond(kit, capture, response, user)
+
+    # request
+
+    def _begin(self, request: HttpRequest) -> tuple[FeedbackKit, ExchangeCapture | None]:
+        kit = get_kit()
+        if not kit.config.enabled:
+            return kit, None
+        try:
+            settings_ = kit.capture_settings
+            path = request.path
+            method = request.method or "GET"
+            if not settings_.should_capture(method, path):
+                return kit, None
+            return kit, self._capture(kit, settings_, request, method, path)
+        except Exception as exc:
+            kit.errors.record("capture_start", exc)
+            return kit, None
+
+    def _capture(
+        self, kit: FeedbackKit, settings_: CaptureSettings, request: HttpRequest, method: str,
+        path: str,
+    ) -> ExchangeCapture:
+        meta = request.META
+        trace_id = None
+        for key in ("HTTP_X_TRACE_ID", "HTTP_X_REQUEST_ID"):
+            incoming = meta.get(key)
+            if incoming is not None:
+                if valid_id(incoming.encode("latin-1", "replace")):
+                    trace_id = incoming
+                    break
+                kit.errors.record("invalid incoming trace id replaced")
+        if trace_id is None and "HTTP_TRACEPARENT" in meta:
+            trace_id = trace_id_from_traceparent(meta["HTTP_TRACEPARENT"].encode("latin-1", "replace"))
+        capture = ExchangeCapture(trace_id or new_trace_id(), settings_, kit.signer,
+                                  method=method, path=path)
+        if settings_.capture_metadata:
+            capture.request_headers = [
+                (name.lower().encode("latin-1", "replace"), value.encode("latin-1", "replace"))
+                for name, value in request.headers.items()
+            ]
+        header_session = meta.get("HTTP_X_SESSION_ID")
+        if header_session is not None and valid_id(header_session.encode("latin-1", "replace")):
+            capture.session_id = header_session
+        else:
+            capture.session_id = _session_id(request)
+        if settings_.trusted_user_header is not None:
+            name = "HTTP_" + settings_.trusted_user_header.decode().upper().replace("-", "_")
+            if meta.get(name):
+                capture.user_id = meta[name]
+        content_type = meta.get("CONTENT_TYPE")
+        if content_type:
+            capture.content_type = content_type
+        if meta.get("HTTP_CONTENT_ENCODING"):
+            capture.content_encoding = meta["HTTP_CONTENT_ENCODING"]
+        capture.cross_origin = "HTTP_ORIGIN" in meta
+        if settings_.capture_inputs and method in _BODY_METHODS:
+            self._read_body(kit, capture, request, content_type or "")
+        return capture
+
+    @staticmethod
+    def _read_body(
+        kit: FeedbackKit, capture: ExchangeCapture, request: HttpRequest, content_type: str
+    ) -> None:
+        """Tee a small JSON/text body (Django keeps it for the view); note why not otherwise."""
+        length = request.META.get("CONTENT_LENGTH") or ""
+        size = int(length) if length.isdigit() else None
+        if not size:
+            return  # empty, or chunked: nothing we may read without consuming it
+        capture.request.total = size
+        reason = None
+        ceiling = getattr(settings, "DATA_UPLOAD_MAX_MEMORY_SIZE", None)
+        if not _json_or_text(content_type):
+            reason = "content type"
+        elif size > capture.settings.request_limit or (ceiling is not None and size > ceiling):
+            reason = "size"
+        else:
+            try:
+                body = request.body
+            except RawPostDataException:
+                reason = "already read"
+            except Exception as exc:  # RequestDataTooBig and the like: the view will see it too
+                reason = type(exc).__name__
+            else:
+                capture.request.total = 0
+                capture.request.add(body)
+                capture.input_read = True
+        if reason is not None:
+            capture.request.truncated = True
+            capture.set_field("metadata", {"input_not_captured": reason})
+
+    # response
+
+    def _respond(
+        self, kit: FeedbackKit, capture: ExchangeCapture, response: HttpResponseBase, user: Any
+    ) -> HttpResponseBase:
+        try:
+            self._tag(capture, response, user)
+            # Django calls these at response.close(): after the last chunk was sent
+            closers: list[Callable[[], None]] = getattr(response, "_resource_closers")  # noqa: B009
+            closers.append(partial(self._complete, kit, capture))
+        except Exception as exc:
+            kit.errors.record("response_headers", exc)
+        return response
+
+    def _tag(self, capture: ExchangeCapture, response: HttpResponseBase, user: Any) -> None:
+        user_id = _user_id(user)
+        if user_id is not None and capture.user_id is None:
+            capture.user_id = user_id
+        capture.status = response.status_code
+        settings_ = capture.settings
+        content_type = response.get("Content-Type")
+        encoding = response.get("Content-Encoding")
+        capture.response_content_type = content_type
+        capture.response_encoding = encoding
+        response["X-Trace-Id"] = capture.trace_id
+        response["X-Feedback-Token"] = capture.token
+        expose = response.get("Access-Control-Expose-Headers")
+        if capture.cross_origin or response.has_header("Access-Control-Allow-Origin"):
+            merged = _merge_expose(expose.encode("latin-1") if expose is not None else None)
+            response["Access-Control-Expose-Headers"] = merged.decode("latin-1")
+        if encoding is not None:
+            capture.response.limit = 0  # encoded bytes are counted, not kept
+        if getattr(response, "file_to_stream", None) is not None:
+            capture.response_file = True
+            return
+        if not response.streaming:
+            if settings_.capture_outputs:
+                capture.response.add(response.content)  # type: ignore[attr-defined]
+            return
+        sse_event = False
+        if content_type is not None and content_type.lower().startswith("text/event-stream"):
+            if settings_.capture_outputs and encoding is None:
+                capture.sse = SSEDataParser(settings_.response_limit)
+            sse_event = (settings_.sse_feedback_event and encoding is None
+                         and not response.has_header("Content-Length")
+                         and capture.method != "HEAD")
+        if not (settings_.capture_outputs or sse_event):
+            return
+        content = response.streaming_content  # type: ignore[attr-defined]
+        if response.is_async:  # type: ignore[attr-defined]
+            response.streaming_content = self._tee_async(content, capture, sse_event)  # type: ignore[attr-defined]
+        else:
+            response.streaming_content = self._tee_sync(content, capture, sse_event)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _observe(capture: ExchangeCapture, chunk: bytes) -> None:
+        try:
+            if capture.sse is not None:
+                capture.sse.feed(chunk)
+            else:
+                capture.response.add(chunk)
+        except Exception as exc:
+            capture.sse = None
+            get_kit().errors.record("response_capture", exc)
+
+    @staticmethod
+    def _feedback_event(capture: ExchangeCapture, tail: bytes) -> bytes:
+        data = json.dumps({"trace_id": capture.trace_id, "token": capture.token})
+        return _sse_separator(tail) + format_sse_event("feedback", data)
+
+    def _tee_sync(
+        self, content: Iterator[bytes], capture: ExchangeCapture, sse_event: bool
+    ) -> Iterator[bytes]:
+        tail = b""
+        try:
+            while True:
+                token = bind_capture(capture)  # FeedbackContext inside the view's generator
+                try:
+                    chunk = next(content)
+                except StopIteration:
+                    break
+                finally:
+                    unbind_capture(token)
+                self._observe(capture, chunk)
+                if sse_event:
+                    tail = (tail + chunk)[-4:]
+                yield chunk
+            if sse_event:
+                yield self._feedback_event(capture, tail)
+        finally:
+            close = getattr(content, "close", None)
+            if close is not None:
+                close()
+
+    async def _tee_async(
+        self, content: AsyncIterator[bytes], capture: ExchangeCapture, sse_event: bool
+    ) -> AsyncIterator[bytes]:
+        tail = b""
+        try:
+            while True:
+                token = bind_capture(capture)
+                try:
+                    chunk = await anext(content)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    unbind_capture(token)
+                self._observe(capture, chunk)
+                if sse_event:
+                    tail = (tail + chunk)[-4:]
+                yield chunk
+            if sse_event:
+                yield self._feedback_event(capture, tail)
+        finally:
+            aclose = getattr(content, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    # completion
+
+    @staticmethod
+    def _complete(kit: FeedbackKit, capture: ExchangeCapture) -> None:
+        """``response.close()``: the exchange is finished; hand it to the writer."""
+        if capture.finished:
+            return
+        capture.finish()
+        try:
+            kit.writer.put_nowait(capture)
+        except Exception as exc:
+            kit.errors.record("exchange_enqueue", exc)
+
+    def _failed(self, kit: FeedbackKit, capture: ExchangeCapture, exc: Exception) -> None:
+        capture.error = type(exc).__name__
+        capture.status = 500
+        self._complete(kit, capture)

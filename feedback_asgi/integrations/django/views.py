@@ -1,0 +1,126 @@
+"""The feedback routes as plain Django views over the framework-neutral endpoint.
+
+Each view translates the ``HttpRequest`` into what :func:`feedback_asgi.endpoint.respond`
+reads (method, headers, the session) and its :class:`~feedback_asgi.http.Reply` back into an
+``HttpResponse``, so the JSON, status codes and errors are the ASGI endpoint's, byte for byte.
+The POST is ``csrf_exempt``: it is authenticated by the feedback token, not by a cookie.
+Read and admin views (the later read/admin routes) go behind :func:`reader_required`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from feedback_asgi.endpoint import respond
+from feedback_asgi.http import HttpError, Reply
+from feedback_asgi.integrations.django.conf import get_kit
+from feedback_asgi.integrations.django.middleware import session_digest
+
+__all__ = ["READ_PERMISSION", "can_read", "feedback_view", "reader_required"]
+
+READ_PERMISSION = "feedback_asgi.view_aifeedback"
+"""The permission that grants the read routes to users who are not staff."""
+
+View = Callable[..., Awaitable[HttpResponse]]
+
+
+def _scope(request: HttpRequest, session_id: str | None) -> dict[str, Any]:
+    headers = [
+        (name.lower().encode("latin-1", "replace"), value.encode("latin-1", "replace"))
+        for name, value in request.headers.items()
+    ]
+    scope: dict[str, Any] = {"type": "http", "method": request.method, "path": request.path,
+                             "headers": headers}
+    if session_id is not None:
+        scope["session"] = {"session_id": session_id}
+    return scope
+
+
+def _receiver(request: HttpRequest, limit: int) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def receive() -> dict[str, Any]:
+        try:
+            # bounded: one byte past the limit is enough for the endpoint to answer 413
+            body = request.read(limit + 1)
+        except OSError:
+            return {"type": "http.disconnect"}
+        except Exception:  # RequestDataTooBig, RawPostDataException
+            raise HttpError(413, "payload_too_large",
+                            f"request body is larger than {limit} bytes") from None
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _user(request: HttpRequest) -> Any:
+    auser = getattr(request, "auser", None)
+    return await auser() if auser is not None else getattr(request, "user", None)
+
+
+async def can_read(request: HttpRequest) -> bool:
+    """Whether the user may use the read/admin routes: staff, or :data:`READ_PERMISSION`."""
+    user = await _user(request)
+    if user is None or not getattr(user, "is_active", False):
+        return False
+    if getattr(user, "is_staff", False):
+        return True
+    ahas_perm = getattr(user, "ahas_perm", None)
+    return bool(await ahas_perm(READ_PERMISSION)) if ahas_perm is not None else False
+
+
+def reader_required(view: View) -> View:
+    """Allow ``view`` to staff (or :data:`READ_PERMISSION`) only; others get the JSON 401/403."""
+
+    @wraps(view)
+    async def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not await can_read(request):
+            user = await _user(request)
+            anonymous = user is None or not getattr(user, "is_authenticated", False)
+            error = HttpError(401, "unauthorized", "log in as staff to read feedback") if anonymous \
+                else HttpError(403, "forbidden", "staff only")
+            return _to_response(request, error.reply())
+        return await view(request, *args, **kwargs)
+
+    return guarded
+
+
+def _to_response(request: HttpRequest, reply: Reply) -> HttpResponse:
+    head = request.method == "HEAD" or reply.status == 204
+    response = HttpResponse(b"" if head else reply.body, status=reply.status)
+    if reply.status == 204:
+        del response["Content-Type"]
+    for name, value in reply.header_list():
+        key = name.decode("latin-1")
+        text = value.decode("latin-1")
+        if key.lower() == "content-length" and head:
+            continue
+        response[key] = f"{response[key]}, {text}" if key.lower() == "vary" and \
+            response.has_header(key) else text
+    return response
+
+
+@csrf_exempt
+async def feedback_view(request: HttpRequest, route: str = "/", **kwargs: Any) -> HttpResponse:
+    """Serve one feedback route (``"/"``, ``"/health"``, ``"/sessions/<id>"``...)."""
+    kit = get_kit()
+    session_id = None
+    session = getattr(request, "session", None)
+    key = getattr(session, "session_key", None) if session is not None else None
+    if isinstance(key, str) and key:
+        session_id = session_digest(key)
+    wanted = kwargs.get("session_id")
+    if wanted is not None:
+        route = f"/sessions/{wanted}"
+        if await can_read(request):
+            session_id = wanted  # staff may list any session's feedback
+    elif "rest" in kwargs:
+        route = "/" + str(kwargs["rest"])
+    reply = await respond(kit, _scope(request, session_id),
+                          _receiver(request, kit.config.max_payload_bytes), route)
+    if reply is None:  # the client went away
+        return HttpResponse(status=400)
+    return _to_response(request, reply)
