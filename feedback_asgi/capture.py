@@ -82,6 +82,7 @@ def new_trace_id() -> str:
 
 
 _NO_REDACTION = Redactor(())
+_REDACTED_FIELDS = frozenset({"input", "output", "metadata"})
 
 
 def _compile_patterns(patterns: Sequence[str]) -> re.Pattern[str] | None:
@@ -187,6 +188,10 @@ class BodyTee:
         """The kept bytes."""
         return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
 
+    def discard(self) -> None:
+        """Drop the kept bytes (once decoded), keeping the counts."""
+        self.chunks = []
+
 
 class ExchangeCapture:
     """The per-request holder: what the middleware tees and what ``FeedbackContext`` adds.
@@ -198,6 +203,9 @@ class ExchangeCapture:
     """
 
     __slots__ = (
+        "_headers",
+        "_input",
+        "_output",
         "_token",
         "client_disconnected",
         "content_encoding",
@@ -269,6 +277,9 @@ class ExchangeCapture:
         self.started = time.perf_counter()
         self.wall_start = time.time()
         self._token: str | None = None
+        self._headers: dict[str, str] | None = None
+        self._input: tuple[Any, dict[str, Any]] | None = None
+        self._output: tuple[Any, dict[str, Any]] | None = None
 
     # enrichment (FeedbackContext, adapters)
 
@@ -319,6 +330,46 @@ class ExchangeCapture:
             self.finished = True
             self.latency_ms = (time.perf_counter() - self.started) * 1000.0
 
+    def prepare(self) -> None:
+        """Do now what must not wait: drop credentials and redact what needs redaction.
+
+        Afterwards the capture holds no request header it would not store and no body
+        with anything to redact; a body with nothing to redact (see
+        :meth:`~feedback_asgi.redaction.Redactor.is_clean`) stays as bytes, and
+        :meth:`to_exchange` decodes it if and when the exchange is read. Stores that keep
+        exchanges in process memory use this to skip decoding exchanges nobody reads.
+        """
+        if self.identify is not None:
+            self._identify()
+        if self._headers is None and self.settings.capture_metadata and self.request_headers:
+            self._headers = filter_headers(self.request_headers, self.settings.redacted_headers)
+        self.request_headers = ()
+        fields = self.fields
+        redactor = self.settings.redactor
+        if fields is not None:  # values the app handed over: redacted copies from now on
+            self.fields = {
+                name: redactor.redact_value(value) if name in _REDACTED_FIELDS else value
+                for name, value in fields.items()
+            }
+        if (
+            self._input is None
+            and (fields is None or "input" not in fields)
+            and self.settings.capture_inputs
+            and not redactor.is_clean(self.request.data())
+        ):
+            self._input = self._decoded_input(redactor)
+            self.request.discard()
+        if self._output is None and (fields is None or "output" not in fields):
+            sse = self.sse
+            if self.settings.capture_outputs and (
+                sse is not None or self.response_file
+                or not redactor.is_clean(self.response.data())
+            ):
+                self._output = self._decoded_output(redactor)
+                self.response.discard()
+                if sse is not None:
+                    sse.discard()
+
     def to_exchange(self) -> Exchange:
         """The redacted, bounded :class:`Exchange` this capture describes."""
         if self.identify is not None:
@@ -330,13 +381,7 @@ class ExchangeCapture:
         if "input" in fields:
             input_value = redactor.redact_value(fields["input"])
         elif settings.capture_inputs:
-            input_value, facts = decode_body(
-                self.request.data(),
-                content_type=self.content_type,
-                content_encoding=self.content_encoding,
-                truncated=self.request.truncated,
-                redactor=redactor,
-            )
+            input_value, facts = self._input or self._decoded_input(redactor)
             if facts:
                 metadata["input_body"] = facts
         else:
@@ -344,7 +389,7 @@ class ExchangeCapture:
         if "output" in fields:
             output_value = redactor.redact_value(fields["output"])
         elif settings.capture_outputs:
-            output_value, facts = self._decoded_output(redactor)
+            output_value, facts = self._output or self._decoded_output(redactor)
             if facts:
                 metadata["output_body"] = facts
         else:
@@ -380,6 +425,15 @@ class ExchangeCapture:
             created_at=datetime.fromtimestamp(self.wall_start, UTC),
         )
 
+    def _decoded_input(self, redactor: Redactor) -> tuple[Any, dict[str, Any]]:
+        return decode_body(
+            self.request.data(),
+            content_type=self.content_type,
+            content_encoding=self.content_encoding,
+            truncated=self.request.truncated,
+            redactor=redactor,
+        )
+
     def _decoded_output(self, redactor: Redactor) -> tuple[Any, dict[str, Any]]:
         if self.response_file:
             return None, {"file": True}
@@ -403,7 +457,9 @@ class ExchangeCapture:
             "response_bytes": self.sse.total if self.sse is not None else self.response.total,
             "input_read": self.input_read,
         }
-        if self.request_headers:
+        if self._headers is not None:
+            data["request_headers"] = dict(self._headers)
+        elif self.request_headers:
             data["request_headers"] = filter_headers(
                 self.request_headers, self.settings.redacted_headers
             )

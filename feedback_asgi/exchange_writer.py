@@ -1,7 +1,8 @@
 """The exchange writer: gets captured exchanges into the exchange store off the request path.
 
 The request path calls :meth:`ExchangeWriter.put_nowait`, which appends to a bounded queue
-(when full, the oldest entry is dropped and counted) and wakes the drainer if it sleeps;
+(when full, the oldest entry is dropped and counted) and, if the drainer sleeps, schedules
+its wake-up :data:`BATCH_DELAY_SECONDS` later, so one wake-up serves a whole batch;
 nothing else. A background task, started lazily on the running event loop (and started
 again if the loop changes, as it does between tests), turns each entry into an
 :class:`~feedback_asgi.types.Exchange` (redaction happens here) and writes it. Store
@@ -24,6 +25,9 @@ from feedback_asgi.types import Exchange
 __all__ = ["ExchangeWriter", "PendingExchange"]
 
 logger = logging.getLogger("feedback_asgi")
+
+BATCH_DELAY_SECONDS = 0.02
+"""How long the drainer lets exchanges gather after the first one wakes it."""
 
 
 @runtime_checkable
@@ -108,9 +112,10 @@ class ExchangeWriter:
         if loop is not self._loop or self._task is None or self._task.done():
             self._start_on(loop)
         elif self._waiting:
+            # one wake-up per batch: the drainer runs once for everything queued meanwhile
             self._waiting = False
             assert self._event is not None
-            self._event.set()
+            loop.call_later(BATCH_DELAY_SECONDS, self._event.set)
 
     def _write_now(self, item: Exchange | PendingExchange) -> bool:
         put_nowait = getattr(self.store, "put_nowait", None)
@@ -218,6 +223,8 @@ class ExchangeWriter:
             item = queue.popleft()
             self._busy = True
             try:
+                if not isinstance(item, Exchange) and self._keep_pending(item):
+                    continue
                 exchange = item if isinstance(item, Exchange) else item.to_exchange()
                 await self.store.put(exchange, self.ttl)
                 self.written += 1
@@ -226,6 +233,21 @@ class ExchangeWriter:
             except Exception as exc:
                 self.failed += 1
                 self.errors.record("exchange_write", exc)
+
+    def _keep_pending(self, item: PendingExchange) -> bool:
+        """Hand ``item`` to a store that builds exchanges on first read, if it is one.
+
+        ``prepare()`` still runs here, so credentials and anything to redact are gone
+        before the store keeps it; only decoding of bodies with nothing to redact waits.
+        """
+        store = self.store
+        prepare = getattr(item, "prepare", None)
+        if prepare is None or not getattr(store, "accepts_pending", False):
+            return False
+        prepare()
+        store.put_pending(item, self.ttl)  # type: ignore[attr-defined]
+        self.written += 1
+        return True
 
     def find(self, trace_id: str) -> Exchange | None:
         """A queued, not yet written exchange for ``trace_id`` (newest first), if any."""

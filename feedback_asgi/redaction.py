@@ -22,6 +22,7 @@ __all__ = [
     "Redactor",
     "decode_body",
     "filter_headers",
+    "within_bounds",
 ]
 
 REDACTED = "[redacted]"
@@ -71,10 +72,15 @@ class Redactor:
     result is JSON-ready.
     """
 
-    __slots__ = ("_form", "_json_text", "keys")
+    __slots__ = ("_form", "_json_text", "_key_bytes", "keys")
 
     def __init__(self, keys: Iterable[str]) -> None:
         self.keys = frozenset(key.lower() for key in keys)
+        # for the clean-body check: only ASCII keys can be found by a bytewise search
+        self._key_bytes: tuple[bytes, ...] | None = (
+            tuple(key.encode() for key in sorted(self.keys))
+            if all(key.isascii() for key in self.keys) else None
+        )
         if self.keys:
             names = "|".join(re.escape(key) for key in sorted(self.keys))
             # "key": "value (a closing quote may be missing in a truncated body) or "key": 123
@@ -125,8 +131,42 @@ class Redactor:
         """``text`` with ``"key": value`` pairs and ``key=value`` form fields redacted."""
         if self._json_text is None or self._form is None:
             return text
-        text = self._json_text.sub(rf'\1"{REDACTED}"', text)
-        return self._form.sub(rf"\1{REDACTED}", text)
+        # both patterns need a quote or an equals sign: most strings have neither
+        if '"' in text:
+            text = self._json_text.sub(rf'\1"{REDACTED}"', text)
+        if "=" in text:
+            text = self._form.sub(rf"\1{REDACTED}", text)
+        return text
+
+    def is_clean(self, data: bytes) -> bool:
+        """Whether no configured key can be redacted in anything decoded from ``data``.
+
+        Every redaction needs a configured key right after a quote (an object key, or
+        ``"key":`` inside a string) or right before ``=`` (a form field). So ``data`` is
+        clean when it is ASCII, has no ``\\u`` escape (which could spell a key) and has no
+        key in any letter case next to a quote or an equals sign. A clean body holds
+        nothing to redact; :func:`within_bounds` says whether its JSON also needs no walk.
+        """
+        key_bytes = self._key_bytes
+        if key_bytes is None or not data.isascii():
+            return False
+        lowered = data.lower()
+        if b"\\" in lowered and b"\\u" in lowered:
+            return False
+        for key in key_bytes:
+            end = len(key)
+            at = lowered.find(key)
+            while at >= 0:
+                if (at and lowered[at - 1] == 0x22) or lowered[at + end : at + end + 1] == b"=":
+                    return False
+                at = lowered.find(key, at + 1)
+        return True
+
+
+def within_bounds(data: bytes) -> bool:
+    """Whether JSON parsed from ``data`` is certainly within :data:`MAX_NODES` values and
+    :data:`MAX_DEPTH` levels (every value takes a byte, every level an opening bracket)."""
+    return len(data) < MAX_NODES and data.count(b"[") + data.count(b"{") <= MAX_DEPTH
 
 
 def _is_text(content_type: str) -> bool:
@@ -157,11 +197,16 @@ def decode_body(
     if kind and not _is_text(kind):
         return None, {"binary": True, "content_type": kind.split(";")[0].strip()}
     looks_json = "json" in kind or (not kind and data[:1] in (b"{", b"["))
+    clean = redactor.is_clean(data)
     if looks_json and not truncated:
         try:
-            return redactor.redact_value(json.loads(data)), {}
+            value = json.loads(data)
         except (ValueError, RecursionError):
             pass
+        else:
+            # nothing to redact and within the walk's bounds: the walk would copy it as is
+            keep = clean and within_bounds(data)
+            return (value if keep else redactor.redact_value(value)), {}
     if not kind:
         try:
             text = data.decode("utf-8")
@@ -172,4 +217,4 @@ def decode_body(
             text = data.decode("utf-8", "replace")
     else:
         text = data.decode("utf-8", "replace")
-    return redactor.redact_text(text), {}
+    return (text if clean else redactor.redact_text(text)), {}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from feedback_asgi.exceptions import (
     FeedbackError,
@@ -23,7 +25,9 @@ from feedback_asgi.types import (
     normalize_kind,
 )
 
-__all__ = ["MemoryExchangeStore", "MemoryFeedbackStore"]
+__all__ = ["MemoryExchangeStore", "MemoryFeedbackStore", "PendingExchange"]
+
+logger = logging.getLogger("feedback_asgi")
 
 
 def _newest_first(item: FeedbackItem) -> tuple[datetime, str]:
@@ -235,14 +239,34 @@ class MemoryFeedbackStore:
         return len(self._items)
 
 
+class PendingExchange(Protocol):
+    """An exchange built on first read (an ``ExchangeCapture`` after ``prepare()``)."""
+
+    trace_id: str
+
+    def to_exchange(self) -> Exchange:
+        """The finished, redacted exchange."""
+        ...
+
+
 class MemoryExchangeStore:
-    """Exchanges in an LRU dict with a TTL; when full the least recently used is dropped."""
+    """Exchanges in an LRU dict with a TTL; when full the least recently used is dropped.
+
+    Besides finished exchanges (:meth:`put`) it keeps pending ones (:meth:`put_pending`),
+    built on first read: most exchanges are never read, and building one costs more than
+    the request that produced it.
+    """
 
     def __init__(self, *, max_items: int = 10_000, default_ttl: float = 86_400.0) -> None:
         self.max_items = max_items
         self.default_ttl = default_ttl
         self.dropped = 0
-        self._entries: OrderedDict[str, tuple[float, Exchange]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, Exchange | PendingExchange]] = OrderedDict()
+
+    @property
+    def accepts_pending(self) -> bool:
+        """Whether :meth:`put_pending` may be used (not when a subclass overrides ``put``)."""
+        return type(self).put is MemoryExchangeStore.put
 
     async def put(self, exchange: Exchange, ttl: float | None = None) -> None:
         """Keep ``exchange`` under its trace id."""
@@ -250,11 +274,19 @@ class MemoryExchangeStore:
 
     def put_nowait(self, exchange: Exchange, ttl: float | None = None) -> None:
         """Synchronous :meth:`put`, for callers outside the event loop."""
+        self._keep(exchange.trace_id, exchange, ttl)
+
+    def put_pending(self, pending: PendingExchange, ttl: float | None = None) -> None:
+        """Keep ``pending``; its ``to_exchange()`` runs when it is first read."""
+        self._keep(pending.trace_id, pending, ttl)
+
+    def _keep(self, trace_id: str, entry: Exchange | PendingExchange, ttl: float | None) -> None:
         expires = time.monotonic() + (self.default_ttl if ttl is None else ttl)
-        self._entries[exchange.trace_id] = (expires, exchange)
-        self._entries.move_to_end(exchange.trace_id)
-        while len(self._entries) > self.max_items:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        entries[trace_id] = (expires, entry)
+        entries.move_to_end(trace_id)
+        while len(entries) > self.max_items:
+            entries.popitem(last=False)
             self.dropped += 1
 
     async def get(self, trace_id: str) -> Exchange | None:
@@ -262,11 +294,20 @@ class MemoryExchangeStore:
         entry = self._entries.get(trace_id)
         if entry is None:
             return None
-        if entry[0] <= time.monotonic():
+        expires, value = entry
+        if expires <= time.monotonic():
             del self._entries[trace_id]
             return None
+        if not isinstance(value, Exchange):
+            try:
+                value = value.to_exchange()
+            except Exception:
+                logger.exception("feedback-asgi: building the exchange of trace %s failed", trace_id)
+                del self._entries[trace_id]
+                return None
+            self._entries[trace_id] = (expires, value)
         self._entries.move_to_end(trace_id)
-        return entry[1]
+        return value
 
     async def close(self) -> None:
         """Nothing to release."""
