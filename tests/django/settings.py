@@ -66,6 +66,16 @@ DATABASES: dict[str, dict[str, object]] = {
     },
 }
 
+# a database that is never up (nothing listens on port 1): outage tests point a store at it
+DATABASES["dead"] = {
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": "nowhere",
+    "USER": "postgres",
+    "HOST": "127.0.0.1",
+    "PORT": 1,
+    "OPTIONS": {"connect_timeout": 1},
+}
+
 if services.reachable(services.PG_HOST, services.PG_PORT):
     # Django creates test_<NAME> for the tests that use this alias and drops it afterwards
     DATABASES["postgres"] = {

@@ -18,6 +18,7 @@ urlpatterns = [
     path("stream/sync/", views.stream_sync),
     path("stream/async/", views.stream_async),
     path("sse/", views.sse),
+    path("sse/gate/", views.sse_gate),
     path("file/", views.file_download),
     path("boom/", views.boom),
     path("form/", views.form_post),

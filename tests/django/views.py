@@ -15,6 +15,7 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.views.decorators.csrf import csrf_exempt
 
 from feedback_asgi.context import FeedbackContext
 from feedback_asgi.integrations.django.conf import get_kit
@@ -56,6 +57,7 @@ async def whoami(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"user": user.get_username() if user.is_authenticated else None})
 
 
+@csrf_exempt
 def echo_body(request: HttpRequest) -> HttpResponse:
     return HttpResponse(request.body, content_type=request.content_type or "text/plain")
 
@@ -98,6 +100,21 @@ async def sse(request: HttpRequest) -> StreamingHttpResponse:
                 yield f"data: {word}\n\n"
                 await asyncio.sleep(delay)
             ctx.set_result("one two three")
+
+    return StreamingHttpResponse(events(), content_type="text/event-stream")
+
+
+GATE: dict[str, asyncio.Event] = {}
+
+
+async def sse_gate(request: HttpRequest) -> StreamingHttpResponse:
+    """Yields the second event only once the test saw the first (set ``GATE["first"]``)."""
+
+    async def events() -> AsyncIterator[str]:
+        yield "data: first\n\n"
+        async with asyncio.timeout(5):
+            await GATE["first"].wait()
+        yield "data: second\n\n"
 
     return StreamingHttpResponse(events(), content_type="text/event-stream")
 

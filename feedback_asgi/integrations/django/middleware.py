@@ -28,6 +28,7 @@ from django.http.request import RawPostDataException
 from django.http.response import HttpResponseBase
 
 from feedback_asgi.capture import (
+    CAPTURE_SCOPE_KEY,
     CaptureSettings,
     ExchangeCapture,
     bind_capture,
@@ -141,6 +142,9 @@ class FeedbackMiddleware:
         kit = get_kit()
         if not kit.config.enabled:
             return kit, None
+        scope = getattr(request, "scope", None)
+        if scope is not None and CAPTURE_SCOPE_KEY in scope:
+            return kit, None  # the ASGI FeedbackMiddleware around Django captures it already
         try:
             settings_ = kit.capture_settings
             path = request.path
