@@ -21,25 +21,13 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from example_apps.responder import MODEL, local_model
 from feedback_asgi.context import FeedbackContext
 from feedback_asgi.integrations.fastapi import feedback_router
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.middleware import FeedbackMiddleware
 
-MODEL = "echo-1"
 PAGE = Path(__file__).with_name("index.html").read_text("utf-8")
-
-
-def local_model(message: str) -> str:
-    """A deterministic stand-in for a language model."""
-    words = message.split()
-    if not words:
-        return "Say something and I will answer."
-    longest = max(words, key=len)
-    return (
-        f"You wrote {len(words)} word{'s' if len(words) != 1 else ''}; "
-        f"the longest is '{longest}'. Backwards: {' '.join(reversed(words))}."
-    )
 
 
 class ChatRequest(BaseModel):
