@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: test lint typecheck pytest bench demo clean
 
@@ -26,8 +27,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-## bench: run the benchmarks (not tests); figures go to bench/results/*.json
-bench: $(STAMP)
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $@
+
+## bench: run the benchmarks (not tests; BENCH=middleware runs one); figures go to bench/results/*.json
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH)
 
 ## demo: the FastAPI chat example on http://127.0.0.1:8000 (SQLite ./feedback.db)
