@@ -51,7 +51,13 @@ from feedback_asgi.storage.sql_schema import (
     metadata,
     row_to_item,
 )
-from feedback_asgi.types import FeedbackItem, FeedbackKind, FeedbackSummary, normalize_kind
+from feedback_asgi.types import (
+    FeedbackItem,
+    FeedbackKind,
+    FeedbackSummary,
+    FeedbackType,
+    normalize_kind,
+)
 
 __all__ = ["SqlFeedbackStore", "normalize_database_url"]
 
@@ -85,7 +91,7 @@ def _is_memory_sqlite(url: URL) -> bool:
 def _engine_options(url: URL, config: FeedbackConfig) -> dict[str, Any]:
     timeout = config.connect_timeout_seconds
     backend = url.get_backend_name()
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": max(5.0, 2 * timeout)}
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": max(10.0, 5 * timeout)}
     if backend == "postgresql":
         options["connect_args"] = {"timeout": timeout}
     elif backend in ("mysql", "mariadb"):
@@ -96,6 +102,28 @@ def _engine_options(url: URL, config: FeedbackConfig) -> dict[str, Any]:
         if _is_memory_sqlite(url):
             options = {"poolclass": StaticPool}
     return options
+
+
+def _bound_connect_time(engine: AsyncEngine, timeout: float) -> None:
+    """Make each new connection give up after ``timeout`` seconds, handshake included.
+
+    Drivers bound only part of it themselves (asyncmy's ``connect_timeout`` stops at the
+    TCP connect, so a server that accepts and stays silent would hang us forever).
+    """
+    dialect = engine.dialect
+    dbapi = dialect.loaded_dbapi
+    driver = getattr(getattr(dbapi, dialect.driver, None), "connect", None)
+    if driver is None:
+        return
+    driver_connect = driver
+
+    async def bounded(*args: Any, **kwargs: Any) -> Any:
+        async with asyncio.timeout(timeout):
+            return await driver_connect(*args, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return dbapi.connect(*cargs, async_creator_fn=bounded, **cparams)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -145,6 +173,7 @@ class _Bound:
     """What the store keeps per event loop: connections and futures belong to one loop."""
 
     engine: AsyncEngine
+    reader: AsyncEngine
     committer: GroupCommitter[FeedbackItem, SaveOutcome]
     schema_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     guard: AsyncGenerator[None, None] | None = None
@@ -194,7 +223,10 @@ class SqlFeedbackStore:
     @property
     def batches_committed(self) -> int:
         """Group-commit batches written on the current event loop (for tests and metrics)."""
-        bound = self._by_loop.get(asyncio.get_running_loop())
+        try:
+            bound = self._by_loop.get(asyncio.get_running_loop())
+        except RuntimeError:
+            return 0
         return bound.committer.batches if bound else 0
 
     # per-loop state
@@ -211,28 +243,37 @@ class SqlFeedbackStore:
             max_wait=self.config.group_commit_max_wait_ms / 1000,
             on_failure=lambda exc: Err(_unavailable(exc)),
         )
-        bound = _Bound(engine, committer)
+        # Reads are single statements: on PostgreSQL run them in autocommit, which saves
+        # the BEGIN and ROLLBACK round trips (same pool, nothing else changes).
+        reader = engine
+        if self.dialect_name == "postgresql":
+            reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        bound = _Bound(engine, reader, committer)
         self._by_loop[loop] = bound
         if self._given_engine is None:
             # An async generator lives as long as its loop: asyncio.run() and
             # asyncio.Runner close it at shutdown, which disposes this loop's engine.
-            bound.guard = self._dispose_at_shutdown(loop, bound)
+            bound.guard = self._dispose_at_shutdown(weakref.ref(loop), bound)
             await bound.guard.asend(None)
         return bound
 
     def _make_engine(self) -> AsyncEngine:
         engine = create_async_engine(self.url, **self._engine_options)
-        if self.dialect_name == "sqlite" and not _is_memory_sqlite(self.url):
-            _configure_sqlite(engine)
+        if self.dialect_name == "sqlite":
+            if not _is_memory_sqlite(self.url):
+                _configure_sqlite(engine)
+        else:
+            _bound_connect_time(engine, self.config.connect_timeout_seconds)
         return engine
 
     async def _dispose_at_shutdown(
-        self, loop: asyncio.AbstractEventLoop, bound: _Bound
+        self, loop_ref: weakref.ref[asyncio.AbstractEventLoop], bound: _Bound
     ) -> AsyncGenerator[None, None]:
         try:
             yield
         finally:
-            if self._by_loop.get(loop) is bound:
+            loop = loop_ref()
+            if loop is not None and self._by_loop.get(loop) is bound:
                 del self._by_loop[loop]
             with contextlib.suppress(Exception):
                 await bound.committer.wait_idle()
@@ -246,6 +287,10 @@ class SqlFeedbackStore:
                 if not self._schema_ready:
                     await self._create_schema(bound.engine)
         return bound.engine
+
+    async def _reader(self) -> AsyncEngine:
+        await self._engine()
+        return (await self._bound()).reader
 
     async def _create_schema(self, engine: AsyncEngine) -> None:
         try:
@@ -261,19 +306,13 @@ class SqlFeedbackStore:
     async def _connect(
         self, engine: AsyncEngine, *, begin: bool = False
     ) -> AsyncIterator[AsyncConnection]:
-        """A connection (in a transaction if ``begin``); getting it may take at most the
-        connect timeout, whatever the driver does during its handshake."""
-        conn = engine.connect()
-        try:
-            async with asyncio.timeout(self.config.connect_timeout_seconds):
-                await conn.start()
-            if begin:
-                async with conn.begin():
-                    yield conn
-            else:
+        """A pooled connection, in a transaction when ``begin``."""
+        if begin:
+            async with engine.begin() as conn:
                 yield conn
-        finally:
-            await conn.close()
+        else:
+            async with engine.connect() as conn:
+                yield conn
 
     def _note(self, available: bool, exc: BaseException | None = None) -> None:
         if available == self._available:
@@ -451,7 +490,7 @@ class SqlFeedbackStore:
 
     async def _fetch(self, statement: Select[Any]) -> list[FeedbackItem]:
         with _reads():
-            engine = await self._engine()
+            engine = await self._reader()
             async with self._connect(engine) as conn:
                 rows = (await conn.execute(statement)).all()
         self._note(True)
@@ -565,32 +604,41 @@ class SqlFeedbackStore:
             conditions.append(_t.model == model)
         if provider is not None:
             conditions.append(_t.provider == provider)
-        statement = (
-            select(
-                _t.kind,
-                func.count(),
-                func.count(_t.rating),
-                func.sum(_t.rating),
-                func.sum(case((_t.thumbs == 1, 1), else_=0)),
-                func.sum(case((_t.thumbs == -1, 1), else_=0)),
-            )
-            .where(*conditions)
+        # One pass, no GROUP BY (grouping costs more than the scan on PostgreSQL):
+        # built-in kinds are counted in columns; custom kinds, if any, get a second query.
+        builtin = [kind.value for kind in FeedbackType]
+        per_kind: list[ColumnElement[Any]]
+        if self.dialect_name in ("postgresql", "sqlite"):
+            per_kind = [func.count().filter(_t.kind == kind) for kind in builtin]
+        else:
+            per_kind = [func.sum(case((_t.kind == kind, 1), else_=0)) for kind in builtin]
+        statement = select(
+            func.count(),
+            func.count(_t.rating),
+            func.sum(_t.rating),
+            func.count(_t.thumbs),
+            func.sum(_t.thumbs),
+            *per_kind,
+        ).where(*conditions)
+        custom = (
+            select(_t.kind, func.count())
+            .where(*conditions, _t.kind.not_in(builtin))
             .group_by(_t.kind)
         )
         with _reads():
-            engine = await self._engine()
+            engine = await self._reader()
             async with self._connect(engine) as conn:
-                rows = (await conn.execute(statement)).all()
+                row = (await conn.execute(statement)).one()
+                total = int(row[0])
+                counts = {
+                    kind: int(n) for kind, n in zip(builtin, row[5:], strict=True) if n
+                }
+                if total > sum(counts.values()):
+                    counts.update((kind, int(n)) for kind, n in await conn.execute(custom))
         self._note(True)
-        counts: dict[str, int] = {}
-        rated = up = down = 0
-        rating_sum = 0.0
-        for kind, count, n_rated, total, n_up, n_down in rows:
-            counts[kind] = int(count)
-            rated += int(n_rated)
-            rating_sum += float(total or 0.0)
-            up += int(n_up or 0)
-            down += int(n_down or 0)
+        rated, rating_sum = int(row[1]), float(row[2] or 0.0)
+        votes, balance = int(row[3]), int(row[4] or 0)  # thumbs are +1 or -1
+        up, down = (votes + balance) // 2, (votes - balance) // 2
         average = rating_sum / rated if rated else None
         return FeedbackSummary(sum(counts.values()), average, counts, up, down)
 

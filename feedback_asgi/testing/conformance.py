@@ -13,6 +13,7 @@ and providing a ``store`` fixture that yields a fresh, empty store (pytest-async
             yield store
             await store.close()
 
+(With pytest-asyncio in strict mode, decorate the fixture with ``@pytest_asyncio.fixture``.)
 The tests use only the protocol's methods and check the semantics documented in
 :mod:`feedback_asgi.storage.base`: append-only versions, one successor per item,
 tombstones, live-only reads, newest-first order by ``(created_at, id)``, ``[since, until)``

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -71,6 +72,23 @@ async def test_constructing_never_connects(tmp_path: Path) -> None:
     item = FeedbackItem("thumbs", 1)
     assert await store.save(item) == Ok(item.id)
     assert path.exists()
+    await store.close()
+
+
+async def test_sqlite_file_runs_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    store = SqlFeedbackStore(f"sqlite+aiosqlite:///{path}")
+    assert (await store.save(FeedbackItem("thumbs", 1))).is_ok()
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_in_memory_sqlite_keeps_one_database(tmp_path: Path) -> None:
+    store = SqlFeedbackStore("sqlite+aiosqlite://")
+    item = FeedbackItem("thumbs", 1)
+    assert await store.save(item) == Ok(item.id)
+    assert await store.get(item.id) == item
     await store.close()
 
 
