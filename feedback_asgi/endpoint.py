@@ -7,6 +7,7 @@ mount point under Starlette's ``Mount`` or FastAPI's ``include_router``):
   ``201 {"status": "success", "feedback_id"}`` once it is committed.
 * ``GET /sessions/{session_id}``: the caller's own session feedback, a JSON list.
 * ``GET /health``: ``kit.health()``, 200 when healthy, else 503.
+* ``GET /widget.js``: the browser widget (:mod:`feedback_asgi.assets`: ETag, 304).
 * ``OPTIONS`` on any of them: CORS preflight.
 
 Every other answer is the JSON error ``{"error": {"code", "message", "fields"}}``; nothing
@@ -21,6 +22,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from feedback_asgi.assets import WIDGET_PATH, asset_reply
 from feedback_asgi.exceptions import (
     FeedbackError,
     FeedbackValidationError,
@@ -65,6 +67,7 @@ _ROUTES: dict[str, tuple[str, ...]] = {
     "/": ("POST", "OPTIONS"),
     "/health": ("GET", "HEAD", "OPTIONS"),
     "/sessions": ("GET", "HEAD", "OPTIONS"),
+    WIDGET_PATH: ("GET", "HEAD", "OPTIONS"),
 }
 
 
@@ -101,7 +104,7 @@ def route_path(scope: Mapping[str, Any], prefix: str | None) -> str:
 
 
 def _route_key(path: str) -> tuple[str, str | None] | None:
-    if path in ("/", "/health"):
+    if path in ("/", "/health", WIDGET_PATH):
         return path, None
     parts = path.split("/")
     if len(parts) == 3 and parts[1] == "sessions" and parts[2]:
@@ -320,6 +323,8 @@ async def _dispatch(
         )
     if method == "OPTIONS":
         return _preflight(kit, scope, methods)
+    if name == WIDGET_PATH:
+        return asset_reply(scope, name)
     await kit.ensure_started()
     if name == "/":
         return await _submit(kit, scope, receive)
