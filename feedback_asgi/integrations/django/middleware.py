@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
@@ -83,6 +83,29 @@ def _loaded_user(request: HttpRequest) -> tuple[bool, Any]:
 def _json_or_text(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media.startswith(_TEXT_TYPES) or (media.startswith("application/") and media.endswith("+json"))
+
+
+class _MetaHeaders:
+    """The request headers of a WSGI/ASGI ``META`` dict, encoded only when iterated.
+
+    Built per request (a copy of the ``HTTP_*`` items), iterated once, off the response
+    path, when the capture is prepared for storage.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, meta: Any) -> None:
+        self._items = [(key, value) for key, value in meta.items()
+                       if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        for key, value in self._items:
+            name = key[5:] if key.startswith("HTTP_") else key
+            yield (name.replace("_", "-").lower().encode("latin-1", "replace"),
+                   str(value).encode("latin-1", "replace"))
 
 
 class FeedbackMiddleware:
@@ -174,10 +197,7 @@ class FeedbackMiddleware:
         capture = ExchangeCapture(trace_id or new_trace_id(), settings_, kit.signer,
                                   method=method, path=path)
         if settings_.capture_metadata:
-            capture.request_headers = [
-                (name.lower().encode("latin-1", "replace"), value.encode("latin-1", "replace"))
-                for name, value in request.headers.items()
-            ]
+            capture.request_headers = cast("Sequence[tuple[bytes, bytes]]", _MetaHeaders(meta))
         header_session = meta.get("HTTP_X_SESSION_ID")
         if header_session is not None and valid_id(header_session.encode("latin-1", "replace")):
             capture.session_id = header_session
@@ -355,7 +375,11 @@ class FeedbackMiddleware:
             return
         capture.finish()
         try:
-            kit.writer.put_nowait(capture)
+            # an in-memory exchange store builds the exchange when (if) feedback reads it;
+            # credentials and redactable bodies are still dealt with now, in prepare()
+            writer = kit.writer
+            if not writer._keep_pending(capture):
+                writer.put_nowait(capture)
         except Exception as exc:
             kit.errors.record("exchange_enqueue", exc)
 
