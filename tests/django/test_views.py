@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -145,3 +146,22 @@ def test_redis_down_the_app_still_answers() -> None:
         response = client.get("/sync/?q=abc")
         assert response.status_code == 200
         assert response.has_header("X-Feedback-Token")
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_exchanges_through_redis_under_wsgi(redis_url: str, redis_prefix: str) -> None:
+    config = {"secret_key": "k" * 40, "redis_url": redis_url, "redis_key_prefix": redis_prefix}
+    with override_settings(FEEDBACK_ASGI=config):
+        client = Client()
+        answer = client.get("/sync/?q=redis")
+        trace = answer["X-Trace-Id"]
+        exchanges: Any = get_kit().exchanges
+        for _ in range(200):  # written by the background loop, not the request thread
+            if exchanges.pending == 0:
+                break
+            time.sleep(0.01)
+        response = post_feedback(client, answer["X-Feedback-Token"], trace)
+        assert response.status_code == 201, response.content
+        row = AiFeedback.objects.get(id=response.json()["feedback_id"])
+        assert (row.model, row.rated_input, row.rated_output) == ("echo-1", "redis", "SIDER")
