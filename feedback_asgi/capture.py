@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import threading
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -73,9 +74,35 @@ def trace_id_from_traceparent(value: bytes) -> str | None:
     return match.group(1).decode()
 
 
+_POOL_BYTES = 16 * 256
+_pool = b""
+_pool_at = 0
+_pool_lock = threading.Lock()
+
+
+def _forget_pool() -> None:
+    # a forked worker must not hand out the ids its parent was about to use
+    global _pool, _pool_at
+    _pool, _pool_at = b"", 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def new_trace_id() -> str:
-    """A new random trace id: the hex form of a version-4 UUID."""
-    raw = bytearray(os.urandom(16))
+    """A new random trace id: the hex form of a version-4 UUID.
+
+    The 16 random bytes come from ``os.urandom``, read 256 ids at a time: one system
+    call per id costs more than the rest of the id (and most of a small request's budget).
+    """
+    global _pool, _pool_at
+    with _pool_lock:
+        at = _pool_at
+        if at >= len(_pool):
+            _pool, at = os.urandom(_POOL_BYTES), 0
+        _pool_at = at + 16
+        raw = bytearray(_pool[at : at + 16])
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
     return raw.hex()

@@ -233,3 +233,13 @@ async def test_one_drainer_wake_up_serves_a_batch() -> None:
     assert depths[0] == 49
     assert depths == sorted(depths, reverse=True)
     await writer.stop()
+
+
+def test_trace_ids_from_the_pool_are_unique_version_4_uuids() -> None:
+    import uuid
+
+    from feedback_asgi.capture import new_trace_id
+
+    ids = [new_trace_id() for _ in range(3000)]  # crosses several pool refills
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(trace).version == 4 and len(trace) == 32 for trace in ids)
