@@ -15,7 +15,6 @@ var CSS = `
 .fbw button[aria-pressed=true]{background:var(--fbw-accent,#2563eb);
  border-color:var(--fbw-accent,#2563eb);color:var(--fbw-on-accent,#fff)}
 .fbw :focus-visible{outline:2px solid var(--fbw-accent,#2563eb);outline-offset:1px}
-.fbw button:disabled{opacity:.55;cursor:default}
 .fbw .fbw-stars button{border:0;background:none;padding:0 .1rem;font-size:1.25em;
  color:var(--fbw-star-off,#b4bac3)}
 .fbw .fbw-stars .fbw-on{background:none;color:var(--fbw-star,#f59e0b)}
@@ -68,24 +67,24 @@ function status(w, text, state) {
   w.status.setAttribute("data-state", state);
 }
 
-function busy(w, on) {
-  w.busy = on;
-  w.root.querySelectorAll("button").forEach((b) => { b.disabled = on; });
-}
-
+// Submissions go one after another; the same one twice is sent once (no double
+// submission). Buttons stay enabled so the keyboard focus never jumps away.
 function send(w, body) {
-  if (w.busy) return Promise.resolve(false); // no double submission
   body.trace_id = w.trace;
   var payload = JSON.stringify(body);
+  if (payload === w.last) return w.queue;
+  w.last = payload;
   // retrying a failed submission reuses its key, so the server stores it once
   var key = w.failed && w.failed.payload === payload ? w.failed.key : newKey();
-  busy(w, true);
-  status(w, "Sending\u2026", "sending");
-  return fetch(base + "/", {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-Feedback-Token": w.token, "Idempotency-Key": key },
-    body: payload
+  return (w.queue = w.queue.then(() => {
+    status(w, "Sending\u2026", "sending");
+    w.root.setAttribute("aria-busy", "true");
+    return fetch(base + "/", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-Feedback-Token": w.token, "Idempotency-Key": key },
+      body: payload
+    });
   }).then((res) => res.json().catch(() => ({})).then((data) => {
     if (!res.ok) throw new Error((data.error && data.error.message) || "HTTP " + res.status);
   })).then(() => {
@@ -94,12 +93,13 @@ function send(w, body) {
     return true;
   }, (err) => {
     w.failed = { payload, key };
+    w.last = null;
     status(w, "Not sent: " + err.message + ". Try again.", "error");
     return false;
   }).then((ok) => {
-    busy(w, false);
+    w.root.removeAttribute("aria-busy");
     return ok;
-  });
+  }));
 }
 
 function press(buttons, chosen) {
@@ -110,7 +110,7 @@ function vote(w, value, comment) {
   var chosen = value === "up" ? w.up : w.down;
   if (value === "down" && comment === undefined) open(w, w.comment);
   if (value === "up") w.comment.hidden = true;
-  if (w.vote === value && comment === undefined) return Promise.resolve(true);
+  if (w.vote === value && comment === undefined) return w.queue;
   var body = { type: "thumbs", value };
   if (comment !== undefined) body.comment = comment;
   return send(w, body).then((ok) => {
@@ -134,12 +134,12 @@ function open(w, form, toggle) {
 function textForm(name, label, action, onSubmit) {
   var id = "fbw-" + (++count);
   var form = make("form", { "class": "fbw-" + name, hidden: "" });
-  var area = make("textarea", { id: id, name: name, rows: "3", maxlength: "10000" });
+  var area = make("textarea", { id, name, rows: "3", maxlength: "10000" });
   form.append(make("label", { "for": id }, label), area, make("button", { type: "submit" }, action));
-  form.addEventListener("submit", (event) => {
+  form.onsubmit = (event) => {
     event.preventDefault();
     onSubmit(area.value, area);
-  });
+  };
   return form;
 }
 
@@ -157,7 +157,7 @@ function stars(w) {
   }
   for (var n = 1; n <= 5; n++) {
     var star = button("Rate " + n + " of 5 stars", "\u2605");
-    star.addEventListener("click", rate.bind(null, n));
+    star.onclick = rate.bind(null, n);
     all.push(star);
   }
   group.append(...all);
@@ -168,17 +168,17 @@ function render(el) {
   var trace = el.getAttribute("data-feedback-trace");
   var token = el.getAttribute("data-feedback-token");
   if (!trace || !token || widgets.has(el)) return;
-  var w = { el, trace, token };
+  var w = { el, trace, token, queue: Promise.resolve(true) };
   widgets.set(el, w);
   var root = w.root = make("div", { "class": "fbw", role: "group", "aria-label": "Feedback on this answer" });
   w.up = button("Thumbs up", "\uD83D\uDC4D");
   w.down = button("Thumbs down", "\uD83D\uDC4E");
-  w.up.addEventListener("click", () => { vote(w, "up"); });
-  w.down.addEventListener("click", () => { vote(w, "down"); });
+  w.up.onclick = () => vote(w, "up");
+  w.down.onclick = () => vote(w, "down");
   root.append(w.up, w.down);
   if (el.hasAttribute("data-feedback-rating")) root.append(stars(w));
   w.fixToggle = make("button", { type: "button", "aria-expanded": "false" }, "Suggest a correction");
-  w.fixToggle.addEventListener("click", () => { open(w, w.fix, w.fixToggle); });
+  w.fixToggle.onclick = () => open(w, w.fix, w.fixToggle);
   w.comment = textForm("comment", "What was wrong? (optional)", "Send feedback", (text) => {
     vote(w, "down", text).then((ok) => {
       if (ok) { w.comment.hidden = true; w.down.focus(); }
@@ -187,14 +187,14 @@ function render(el) {
   w.fix = textForm("correction", "Corrected answer", "Send correction", (text, area) => {
     var original = answerText(w);
     if (!text.trim() || text === original) {
-      status(w, "Edit the answer first, then send the correction.", "error");
+      status(w, "Edit the answer, then send it.", "error");
       return area.focus();
     }
     send(w, { type: "correction", value: { original, corrected: text } }).then((ok) => {
       if (ok) { open(w, w.fix, w.fixToggle); w.fixToggle.focus(); }
     });
   });
-  w.fix.addEventListener("input", () => { w.edited = true; });
+  w.fix.oninput = () => { w.edited = true; };
   w.status = make("span", { "class": "fbw-status", role: "status", "aria-live": "polite" });
   root.append(w.fixToggle, w.comment, w.fix, w.status);
   el.append(root);

@@ -28,6 +28,14 @@ def packaged_widget() -> bytes:
     return resources.files("feedback_asgi").joinpath("static", "feedback-widget.js").read_bytes()
 
 
+def test_widget_is_small_plain_javascript() -> None:
+    source = packaged_widget().decode("utf-8")
+    assert len(packaged_widget()) < 10_000  # the budget: under 10 KB unminified
+    # no module system, no dependency, no HTML strings turned into elements
+    for forbidden in ("import ", "require(", "innerHTML", "insertAdjacentHTML", "eval("):
+        assert forbidden not in source
+
+
 async def test_serves_the_packaged_widget_with_cache_headers(surface: Surface) -> None:
     async with client(surface.app) as http:
         response = await http.get(WIDGET_URL)
