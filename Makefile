@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
+# the browser tests drive Debian's Chromium (never `playwright install`)
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test lint typecheck pytest bench demo clean
+.PHONY: test lint typecheck pytest bench demo demo-starlette demo-django clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +27,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict feedback_asgi
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest
+
+$(CHROMIUM):
+	$(SUDO) apt-get -o DPkg::Lock::Timeout=300 update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=300 install -y chromium
 
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
@@ -43,6 +50,20 @@ demo: $(STAMP)
 	@echo "             -H \"X-Feedback-Token: <X-Feedback-Token>\" -d '{\"trace_id\": \"<X-Trace-Id>\", \"type\": \"thumbs\", \"value\": \"up\"}'"
 	@echo "In one go: sh example_apps/fastapi_chat/try.sh    Page: http://127.0.0.1:8000/    API: http://127.0.0.1:8000/docs"
 	$(BIN)/python -m uvicorn example_apps.fastapi_chat.app:app --host 127.0.0.1 --port 8000
+
+## demo-starlette: the chat page on Starlette with sessions, http://127.0.0.1:8001 (SQLite ./feedback.db)
+demo-starlette: $(STAMP)
+	@echo "Page: http://127.0.0.1:8001/  (answers stream in; the widget shows thumbs, stars and a correction box)"
+	$(BIN)/python -m uvicorn example_apps.starlette_app.app:app --host 127.0.0.1 --port 8001
+
+## demo-django: the Django site on http://127.0.0.1:8002 (SQLite ./django_site.sqlite3), sign in as demo / demo-password
+demo-django: $(STAMP)
+	$(BIN)/python example_apps/django_site/manage.py migrate -v0
+	@DJANGO_SUPERUSER_PASSWORD=demo-password $(BIN)/python example_apps/django_site/manage.py \
+		createsuperuser --noinput --username demo --email demo@example.invalid 2>/dev/null \
+		&& echo "Created the staff user demo / demo-password" || true
+	@echo "Page: http://127.0.0.1:8002/  (sign in as demo / demo-password)   Admin: http://127.0.0.1:8002/admin/"
+	$(BIN)/python -m uvicorn example_apps.django_site.asgi:application --host 127.0.0.1 --port 8002
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

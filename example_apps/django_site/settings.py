@@ -15,6 +15,9 @@ ROOT_URLCONF = "example_apps.django_site.urls"
 WSGI_APPLICATION = "example_apps.django_site.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR.parent / "static"]  # chat.js and chat.css, shared with the other examples
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,6 +43,7 @@ MIDDLEWARE = [
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -79,11 +79,17 @@ async def test_streamed_chat_ends_with_the_feedback_event(kit: FeedbackKit) -> N
 async def test_page_docs_and_errors(kit: FeedbackKit) -> None:
     async with client(create_app(kit)) as http:
         page = await http.get("/")
+        script = await http.get("/static/chat.js")
+        widget = await http.get("/feedback/widget.js")
         document = (await http.get("/openapi.json")).json()
         wrong = await http.post("/feedback", json={"trace_id": "x", "type": "thumbs",
                                                    "value": 1})
     assert page.status_code == 200
-    assert "X-Feedback-Token" in page.text
+    assert '<script src="/feedback/widget.js" defer>' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.cookies.get("demo_session")
+    assert script.status_code == widget.status_code == 200
+    assert "FeedbackWidget.fromEvent" in script.text
     assert {"/chat", "/feedback", "/feedback/health", "/feedback/sessions/{session_id}"} <= set(
         document["paths"]
     )
