@@ -13,9 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from bench import harness
@@ -41,8 +43,7 @@ def _server(mode: str, variant: str) -> Iterator[None]:
     env = {**os.environ, "PYTHONPATH": str(harness.ROOT),
            "DJANGO_SETTINGS_MODULE": "bench.apps.django_site",
            "BENCH_FEEDBACK": "1" if variant == "feedback" else "0"}
-    log = harness.ROOT / "bench" / "results" / "django-server.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = Path(tempfile.gettempdir()) / "feedback-asgi-bench-django-server.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(_command(mode), cwd=harness.ROOT, env=env, stdout=out, stderr=out)
     try:
