@@ -292,6 +292,13 @@ class SqlFeedbackStore:
         await self._engine()
         return (await self._bound()).reader
 
+    async def read_engine(self) -> AsyncEngine:
+        """This event loop's engine for reads, the table created first when configured.
+
+        For store-level fast paths outside this module (the PostgreSQL export).
+        """
+        return await self._reader()
+
     async def _create_schema(self, engine: AsyncEngine) -> None:
         try:
             async with self._connect(engine, begin=True) as conn:
