@@ -87,6 +87,10 @@ class FeedbackConfig(BaseSettings):
     """Browser origins allowed to POST feedback; empty means any origin with a valid token."""
     max_payload_bytes: int = Field(default=65_536, ge=256)
     """Largest accepted POST body; larger ones get 413 without being read."""
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    """POST /feedback requests allowed per client (token subject, else IP) per minute; unset: no limit."""
+    rate_limit_burst: int | None = Field(default=None, ge=1)
+    """Posts a client may send at once before the per-minute rate applies; unset: the per-minute figure."""
 
     # validation
     rating_min: float = 1.0

@@ -48,6 +48,7 @@ from feedback_asgi.idempotency import (
     vote_slot_id,
 )
 from feedback_asgi.middleware import session_id_from_scope
+from feedback_asgi.ratelimit import check_rate_limit
 from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.submission import Submission, parse_submission
 from feedback_asgi.tokens import TokenClaims, TokenError
@@ -219,6 +220,7 @@ async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> R
     origin = header(scope, b"origin")
     if origin is not None and not _origin_allowed(kit, origin):
         raise HttpError(403, "origin_not_allowed", "this origin may not send feedback")
+    await check_rate_limit(kit, scope)
     require_json_content_type(scope)
     key = _idempotency_key(scope)
     body = await read_body(scope, receive, config.max_payload_bytes)

@@ -46,6 +46,7 @@ _DESCRIPTIONS = {
     413: "Body larger than max_payload_bytes",
     415: "Content-Type is not application/json",
     422: "The body does not fit any accepted shape, or the value is invalid for its kind",
+    429: "Too many posts from this client (rate_limit_per_minute); retry after Retry-After",
     503: "Storage unavailable; retry after Retry-After seconds",
 }
 _OTHER_METHODS = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -109,7 +110,7 @@ def feedback_router(kit: FeedbackKit | None = None) -> APIRouter:
         summary="Submit feedback on a response",
         responses={
             201: {"model": FeedbackAccepted, "description": "Stored and committed"},
-            **_errors(400, 401, 403, 413, 415, 422, 503),
+            **_errors(400, 401, 403, 413, 415, 422, 429, 503),
         },
         openapi_extra={
             "requestBody": request_body_openapi(),

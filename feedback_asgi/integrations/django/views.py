@@ -35,7 +35,8 @@ def _scope(request: HttpRequest, session_id: str | None) -> dict[str, Any]:
         for name, value in request.headers.items()
     ]
     scope: dict[str, Any] = {"type": "http", "method": request.method, "path": request.path,
-                             "headers": headers}
+                             "headers": headers,
+                             "client": (request.META.get("REMOTE_ADDR") or "", 0)}
     if session_id is not None:
         scope["session"] = {"session_id": session_id}
     return scope
