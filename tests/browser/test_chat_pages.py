@@ -63,6 +63,12 @@ async def test_thumbs_down_with_a_comment_rates_that_answer_in_that_session(
     assert_rates(item, message, answer, expected_session(app, await browser_page.context.cookies()))
     if name == "django":
         assert item.context["user_id"]  # signed in: the user is recorded too
+        # the chat POST is CSRF-protected: without the form's token it is refused
+        refused = await page.evaluate("""async () => (await fetch("/ask/", {method: "POST",
+            headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({message: "no token"})})).status""")
+        assert refused == 403
+        browser_page.expected_console_errors = 1  # Chromium logs the 403
 
 
 async def test_keyboard_only(
