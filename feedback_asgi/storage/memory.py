@@ -16,6 +16,7 @@ from feedback_asgi.exceptions import (
 )
 from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.base import Page, decode_cursor, encode_cursor, window_bounds
+from feedback_asgi.storage.stats import GroupStats, StatsQuery, stats_from_items
 from feedback_asgi.types import (
     Exchange,
     FeedbackItem,
@@ -204,6 +205,10 @@ class MemoryFeedbackStore:
                 down += item.value == -1
         average = sum(ratings) / len(ratings) if ratings else None
         return FeedbackSummary(sum(counts.values()), average, counts, up, down)
+
+    async def stats(self, query: StatsQuery) -> list[GroupStats]:
+        """Stats of the live items (see :class:`~feedback_asgi.storage.stats.StatsStoreProtocol`)."""
+        return stats_from_items(query, (i for i in self._items.values() if self._is_live(i)))
 
     async def iter_items(
         self,

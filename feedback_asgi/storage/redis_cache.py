@@ -43,6 +43,7 @@ from feedback_asgi.exceptions import (
 from feedback_asgi.result import Err, Result
 from feedback_asgi.storage.base import FeedbackStoreProtocol, Page
 from feedback_asgi.storage.redis_support import RedisBypass, RedisGuard, key_part, text
+from feedback_asgi.storage.stats import GroupStats, StatsQuery, compute_stats
 from feedback_asgi.types import FeedbackItem, FeedbackKind, FeedbackSummary, normalize_kind
 
 __all__ = ["CachedFeedbackStore"]
@@ -421,6 +422,10 @@ class CachedFeedbackStore:
         return await self.store.aggregate(
             window_hours=window_hours, model=model, provider=provider, since=since, until=until
         )
+
+    async def stats(self, query: StatsQuery) -> list[GroupStats]:
+        """Stats from the backing store, uncached (as :meth:`aggregate`)."""
+        return await compute_stats(self.store, query)
 
     def iter_items(
         self,

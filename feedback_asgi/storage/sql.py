@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, event, func, select, update
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -44,18 +44,22 @@ from feedback_asgi.exceptions import (
 from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.base import Page, decode_cursor, encode_cursor, window_bounds
 from feedback_asgi.storage.group_commit import GroupCommitter
+from feedback_asgi.storage.sql_rollup import DIMENSIONS, RollupDeltas, backfill, upsert_statements
 from feedback_asgi.storage.sql_schema import (
     ITEM_COLUMNS,
+    ROLLUP_TABLE_NAME,
+    TABLE_NAME,
     ai_feedback,
     item_to_row,
     metadata,
     row_to_item,
 )
+from feedback_asgi.storage.sql_stats import run_stats
+from feedback_asgi.storage.stats import GroupStats, StatsQuery
 from feedback_asgi.types import (
     FeedbackItem,
     FeedbackKind,
     FeedbackSummary,
-    FeedbackType,
     normalize_kind,
 )
 
@@ -72,6 +76,7 @@ _ASYNC_DRIVERS = {
 }
 _SQLITE_BUSY_TIMEOUT_MS = 5_000
 _t = ai_feedback.c
+_ROLLUP_COLUMNS = (_t.created_at, _t.rating, _t.thumbs, *(_t[name] for name in DIMENSIONS))
 
 SaveOutcome = Result[str, FeedbackError]
 
@@ -301,13 +306,19 @@ class SqlFeedbackStore:
 
     async def _create_schema(self, engine: AsyncEngine) -> None:
         try:
-            async with self._connect(engine, begin=True) as conn:
-                await conn.run_sync(metadata.create_all, checkfirst=True)
+            await self._create_tables(engine)
         except (IntegrityError, DBAPIError):
             # Another process created it between our check and our CREATE: check again.
-            async with self._connect(engine, begin=True) as conn:
-                await conn.run_sync(metadata.create_all, checkfirst=True)
+            await self._create_tables(engine)
         self._schema_ready = True
+
+    async def _create_tables(self, engine: AsyncEngine) -> None:
+        async with self._connect(engine, begin=True) as conn:
+            tables = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+            await conn.run_sync(metadata.create_all, checkfirst=True)
+            if TABLE_NAME in tables and ROLLUP_TABLE_NAME not in tables:
+                # rows written before the rollup existed (an older version made the table)
+                await backfill(conn)
 
     @contextlib.asynccontextmanager
     async def _connect(
@@ -429,18 +440,21 @@ class SqlFeedbackStore:
         """
         targets = {item.supersedes for item in items if item.supersedes is not None}
         stored_roots: dict[str, str] = {}
+        stored_live: dict[str, Any] = {}  # live targets: their figures leave the rollup
         taken: set[str] = set()
         if targets:
             found = await conn.execute(
-                select(_t.id, _t.root_id, _t.supersedes).where(
+                select(_t.root_id, _t.supersedes, _t.is_live, *_ROLLUP_COLUMNS, _t.id).where(
                     _t.id.in_(targets) | _t.supersedes.in_(targets)
                 )
             )
-            for row_id, root_id, supersedes in found:
-                if row_id in targets:
-                    stored_roots[row_id] = root_id
-                if supersedes in targets:
-                    taken.add(supersedes)
+            for stored in found:
+                if stored.id in targets:
+                    stored_roots[stored.id] = stored.root_id
+                    if stored.is_live:
+                        stored_live[stored.id] = stored._mapping
+                if stored.supersedes in targets:
+                    taken.add(stored.supersedes)
         accepted: dict[str, dict[str, Any]] = {}
         stored_targets: list[str] = []
         errors: list[FeedbackError | None] = []
@@ -467,6 +481,15 @@ class SqlFeedbackStore:
             await conn.execute(
                 update(ai_feedback).where(_t.id.in_(stored_targets)).values(is_live=False)
             )
+        deltas = RollupDeltas()
+        for row in accepted.values():
+            if row["is_live"]:
+                deltas.add(row, +1)
+        for target in stored_targets:
+            if target in stored_live:
+                deltas.add(stored_live[target], -1)
+        for statement in upsert_statements(self.dialect_name, deltas.rows()):
+            await conn.execute(statement)
         return errors
 
     @staticmethod
@@ -602,52 +625,30 @@ class SqlFeedbackStore:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> FeedbackSummary:
-        """Figures over live items in the window (``since``/``until`` override it)."""
+        """Figures over live items in the window (``since``/``until`` override it).
+
+        Whole hours come from the rollup, the partial hours at the edges from the rows.
+        """
         start, end = window_bounds(window_hours, since, until)
-        conditions: list[ColumnElement[bool]] = [_t.is_live, _t.created_at >= start]
-        if end is not None:
-            conditions.append(_t.created_at < end)
-        if model is not None:
-            conditions.append(_t.model == model)
-        if provider is not None:
-            conditions.append(_t.provider == provider)
-        # One pass, no GROUP BY (grouping costs more than the scan on PostgreSQL):
-        # built-in kinds are counted in columns; custom kinds, if any, get a second query.
-        builtin = [kind.value for kind in FeedbackType]
-        per_kind: list[ColumnElement[Any]]
-        if self.dialect_name in ("postgresql", "sqlite"):
-            per_kind = [func.count().filter(_t.kind == kind) for kind in builtin]
-        else:
-            per_kind = [func.sum(case((_t.kind == kind, 1), else_=0)) for kind in builtin]
-        statement = select(
-            func.count(),
-            func.count(_t.rating),
-            func.sum(_t.rating),
-            func.count(_t.thumbs),
-            func.sum(_t.thumbs),
-            *per_kind,
-        ).where(*conditions)
-        custom = (
-            select(_t.kind, func.count())
-            .where(*conditions, _t.kind.not_in(builtin))
-            .group_by(_t.kind)
+        filters = {key: value for key, value in (("model", model), ("provider", provider))
+                   if value is not None}
+        (group,) = await self.stats(StatsQuery(start, end, filters=filters))
+        return FeedbackSummary(
+            group.total_count,
+            group.average_rating,
+            dict(group.count_by_type),
+            group.thumbs_up,
+            group.thumbs_down,
         )
+
+    async def stats(self, query: StatsQuery) -> list[GroupStats]:
+        """Stats of live rows, computed in the database (see :mod:`.sql_stats`)."""
         with _reads():
             engine = await self._reader()
             async with self._connect(engine) as conn:
-                row = (await conn.execute(statement)).one()
-                total = int(row[0])
-                counts = {
-                    kind: int(n) for kind, n in zip(builtin, row[5:], strict=True) if n
-                }
-                if total > sum(counts.values()):
-                    counts.update((kind, int(n)) for kind, n in await conn.execute(custom))
+                groups = await run_stats(conn, query)
         self._note(True)
-        rated, rating_sum = int(row[1]), float(row[2] or 0.0)
-        votes, balance = int(row[3]), int(row[4] or 0)  # thumbs are +1 or -1
-        up, down = (votes + balance) // 2, (votes - balance) // 2
-        average = rating_sum / rated if rated else None
-        return FeedbackSummary(sum(counts.values()), average, counts, up, down)
+        return groups
 
     async def iter_items(
         self,

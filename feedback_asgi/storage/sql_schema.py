@@ -6,6 +6,11 @@ edited after insertion except ``is_live``, which is cleared in the transaction t
 the row's successor. ``root_id`` is the id of the first version of a chain, so a whole
 history is one indexed lookup.
 
+``ai_feedback_hourly`` holds the live rows' figures per UTC hour and dimensions (kind,
+model, provider, intent, project, endpoint): kept in step by the store in the transaction
+of every write (see :mod:`feedback_asgi.storage.sql_rollup`), it makes stats over long
+windows cheap.
+
 The Alembic migrations in :mod:`feedback_asgi.migrations` create exactly this schema.
 """
 
@@ -16,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -39,15 +45,18 @@ __all__ = [
     "CORRELATION_LENGTH",
     "ID_LENGTH",
     "ITEM_COLUMNS",
+    "ROLLUP_TABLE_NAME",
     "TABLE_NAME",
     "UtcDateTime",
     "ai_feedback",
+    "ai_feedback_hourly",
     "item_to_row",
     "metadata",
     "row_to_item",
 ]
 
 TABLE_NAME = "ai_feedback"
+ROLLUP_TABLE_NAME = "ai_feedback_hourly"
 ID_LENGTH = 128
 """Longest item id a SQL store accepts (uuid4 ids have 36 characters)."""
 CORRELATION_LENGTH = 255
@@ -136,6 +145,31 @@ Index(
     postgresql_where=_c.is_live,
     sqlite_where=_c.is_live,
 )
+
+ai_feedback_hourly = Table(
+    ROLLUP_TABLE_NAME,
+    metadata,
+    Column("bucket", UtcDateTime(), primary_key=True),
+    # digest of (kind, model, provider, intent, project, endpoint), NULLs included: one
+    # primary key for every backend, where a UNIQUE over nullable columns would not hold
+    Column("dims", String(32), primary_key=True),
+    Column("day", UtcDateTime(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("model", String(CORRELATION_LENGTH)),
+    Column("provider", String(CORRELATION_LENGTH)),
+    Column("intent", String(CORRELATION_LENGTH)),
+    Column("project", String(CORRELATION_LENGTH)),
+    Column("endpoint", String(CORRELATION_LENGTH)),
+    Column("n", BigInteger(), nullable=False),
+    Column("rated", BigInteger(), nullable=False),
+    Column("rating_sum", Double(), nullable=False),
+    Column("up", BigInteger(), nullable=False),
+    Column("down", BigInteger(), nullable=False),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+"""Figures of the live rows per UTC hour (``bucket``) and dimensions; ``day`` is its UTC day."""
 
 ITEM_COLUMNS = (
     _c.id,

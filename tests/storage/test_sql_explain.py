@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from feedback_asgi.result import Ok
 from feedback_asgi.storage.sql import SqlFeedbackStore
+from feedback_asgi.storage.sql_rollup import backfill
+from feedback_asgi.storage.stats import StatsQuery
 from feedback_asgi.types import FeedbackItem, utc_now
 
 pytestmark = pytest.mark.postgres
@@ -54,7 +56,10 @@ async def test_no_query_is_a_sequential_scan(postgres_url: str, engine: AsyncEng
     raw = await asyncpg.connect(dsn)
     try:
         await raw.execute(FILL, ROWS)
+        async with engine.begin() as conn:
+            assert await backfill(conn) > 10_000  # the hourly rollup of those rows
         await raw.execute("VACUUM ANALYZE ai_feedback")
+        await raw.execute("VACUUM ANALYZE ai_feedback_hourly")
         statements: list[tuple[str, tuple[Any, ...]]] = []
 
         def record(
@@ -82,6 +87,8 @@ async def test_no_query_is_a_sequential_scan(postgres_url: str, engine: AsyncEng
         await store.aggregate(window_hours=24, model="model-5")
         await store.aggregate(window_hours=24, provider="prov-1")
         await store.aggregate(window_hours=24, model="model-5", provider="prov-1")
+        await store.stats(StatsQuery(now - timedelta(days=1), now, by="model"))
+        await store.stats(StatsQuery(now - timedelta(days=2), now, by="model", interval="hour"))
         count = 0
         async for _ in store.iter_items(batch_size=500):
             count += 1

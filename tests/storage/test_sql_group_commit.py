@@ -39,7 +39,7 @@ class _Statements:
         _context: Any,
         executemany: bool,
     ) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO AI_FEEDBACK"):
+        if statement.lstrip().upper().startswith("INSERT INTO AI_FEEDBACK ("):  # not the rollup
             self.insert_rows.append(len(parameters) if executemany else 1)
 
     def _commit(self, _conn: Any) -> None:

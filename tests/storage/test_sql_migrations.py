@@ -19,23 +19,25 @@ from feedback_asgi.cli import app
 from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.result import Ok
 from feedback_asgi.storage.sql import SqlFeedbackStore
-from feedback_asgi.storage.sql_schema import ai_feedback, metadata
+from feedback_asgi.storage.sql_schema import ai_feedback, ai_feedback_hourly, metadata
 from feedback_asgi.types import FeedbackItem
 from tests import services
 
 PG_CATALOG = {
     "columns": """SELECT column_name, data_type, character_maximum_length, is_nullable,
                          collation_name, udt_name
-                  FROM information_schema.columns WHERE table_name = 'ai_feedback'
-                  ORDER BY column_name""",
-    "indexes": """SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'ai_feedback'
-                  ORDER BY indexname""",
+                  FROM information_schema.columns
+                  WHERE table_name IN ('ai_feedback', 'ai_feedback_hourly')
+                  ORDER BY table_name, column_name""",
+    "indexes": """SELECT indexname, indexdef FROM pg_indexes
+                  WHERE tablename IN ('ai_feedback', 'ai_feedback_hourly') ORDER BY indexname""",
     "constraints": """SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-                      WHERE conrelid = 'ai_feedback'::regclass ORDER BY conname""",
+                      WHERE conrelid IN ('ai_feedback'::regclass, 'ai_feedback_hourly'::regclass)
+                      ORDER BY conname""",
 }
 SQLITE_CATALOG = {
     "objects": """SELECT type, name, sql FROM sqlite_master
-                  WHERE tbl_name = 'ai_feedback' ORDER BY type, name""",
+                  WHERE tbl_name IN ('ai_feedback', 'ai_feedback_hourly') ORDER BY type, name""",
 }
 
 
@@ -75,12 +77,12 @@ async def _create_lazily(url: str) -> None:
 
 async def test_postgres_migration_equals_lazy_schema(postgres_url: str, second_postgres_url: str) -> None:
     await migrations.upgrade_async(postgres_url)
-    assert await migrations.current_async(postgres_url) == "0001"
+    assert await migrations.current_async(postgres_url) == "0002"
     await _create_lazily(second_postgres_url)
     migrated = await _catalog(postgres_url, PG_CATALOG)
     lazy = await _catalog(second_postgres_url, PG_CATALOG)
     assert migrated == lazy
-    assert len(migrated["indexes"]) == 10  # primary key, unique, 8 indexes
+    assert len(migrated["indexes"]) == 11  # primary key, unique, 8 indexes; rollup's key
     assert any("INCLUDE" in d and "WHERE is_live" in d for _, d in migrated["indexes"])
 
     engine = create_async_engine(postgres_url)
@@ -89,6 +91,7 @@ async def test_postgres_migration_equals_lazy_schema(postgres_url: str, second_p
         # the comparison does notice a difference: a schema with one more index
         changed = MetaData()
         Index("ix_extra", ai_feedback.to_metadata(changed).c.kind)
+        ai_feedback_hourly.to_metadata(changed)
         assert [d[0] for d in await _diff(engine, changed)] == ["add_index"]
     finally:
         await engine.dispose()
@@ -101,7 +104,7 @@ async def test_sqlite_migration_equals_lazy_schema(tmp_path: Path) -> None:
     await _create_lazily(lazy_url)
     migrated = await _catalog(migrated_url, SQLITE_CATALOG)
     assert migrated == await _catalog(lazy_url, SQLITE_CATALOG)
-    assert len(migrated["objects"]) == 11  # table, 2 automatic indexes, 8 indexes
+    assert len(migrated["objects"]) == 13  # 2 tables, 3 automatic indexes, 8 indexes
     engine = create_async_engine(migrated_url)
     try:
         assert await _diff(engine, metadata) == []
@@ -125,7 +128,7 @@ async def test_upgrade_adopts_a_lazily_created_table_and_downgrade_drops_it(tmp_
     await _create_lazily(url)
     assert await migrations.current_async(url) is None
     await migrations.upgrade_async(url)
-    assert await migrations.current_async(url) == "0001"
+    assert await migrations.current_async(url) == "0002"
     store = SqlFeedbackStore(url, config=FeedbackConfig(create_tables=False))
     assert len([item async for item in store.iter_items()]) == 1  # rows kept
     await store.close()
@@ -147,7 +150,7 @@ def test_version_table_leaves_the_host_apps_alembic_alone(tmp_path: Path) -> Non
 
     asyncio.run(host_history())
     migrations.upgrade(url)
-    assert migrations.current(url) == "0001"
+    assert migrations.current(url) == "0002"
     rows = asyncio.run(_catalog(url, {"v": "SELECT version_num FROM alembic_version"}))
     assert rows["v"] == [("hostapp42",)]
 
@@ -157,13 +160,13 @@ def test_cli_db_upgrade_create_and_current(tmp_path: Path) -> None:
     upgraded = f"sqlite:///{tmp_path / 'cli.db'}"
     result = runner.invoke(app, ["db", "upgrade", "--database-url", upgraded])
     assert result.exit_code == 0, result.output
-    assert "at revision 0001" in result.output
+    assert "at revision 0002" in result.output
     created = f"sqlite:///{tmp_path / 'created.db'}"
     result = runner.invoke(app, ["db", "create", "--database-url", created])
     assert result.exit_code == 0, result.output
-    assert migrations.current(created) == "0001"
+    assert migrations.current(created) == "0002"
     result = runner.invoke(app, ["db", "current", "--database-url", created])
-    assert "at revision 0001" in result.output
+    assert "at revision 0002" in result.output
     assert runner.invoke(app, ["db", "upgrade", "--database-url", "memory://"]).exit_code == 2
 
 
@@ -172,7 +175,7 @@ def test_cli_reads_the_url_from_the_environment(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("FEEDBACK_ASGI_DATABASE_URL", url)
     result = CliRunner().invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert migrations.current(url) == "0001"
+    assert migrations.current(url) == "0002"
 
 
 def test_cli_reports_an_unreachable_database() -> None:
@@ -193,12 +196,15 @@ async def second_mysql_url() -> AsyncIterator[str]:
 async def test_mariadb_migration_equals_lazy_schema(mysql_url: str, second_mysql_url: str) -> None:
     await migrations.upgrade_async(mysql_url)
     await _create_lazily(second_mysql_url)
-    show = {"table": "SHOW CREATE TABLE ai_feedback"}
-    migrated = (await _catalog(mysql_url, show))["table"][0][1]
-    lazy = (await _catalog(second_mysql_url, show))["table"][0][1]
-    # the same lines; only the order indexes were created in differs
-    assert sorted(line.rstrip(",") for line in migrated.splitlines()) == sorted(
-        line.rstrip(",") for line in lazy.splitlines()
-    )
+    show = {"table": "SHOW CREATE TABLE ai_feedback",
+            "rollup": "SHOW CREATE TABLE ai_feedback_hourly"}
+    migrated_tables = await _catalog(mysql_url, show)
+    lazy_tables = await _catalog(second_mysql_url, show)
+    for table in show:
+        # the same lines; only the order indexes were created in differs
+        assert sorted(line.rstrip(",") for line in migrated_tables[table][0][1].splitlines()) == sorted(
+            line.rstrip(",") for line in lazy_tables[table][0][1].splitlines()
+        )
+    migrated = migrated_tables["table"][0][1]
     assert "utf8mb4_bin" in migrated
     assert "datetime(6)" in migrated

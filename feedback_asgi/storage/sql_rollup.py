@@ -1,0 +1,212 @@
+"""The hourly rollup ``ai_feedback_hourly``: what a write changes in it, and how to rebuild it.
+
+Each rollup row holds the figures (count, rated count, rating sum, thumbs up, thumbs down)
+of the live rows of one UTC hour with one combination of kind, model, provider, intent,
+project and endpoint. The store keeps it in step inside the transaction of every write
+(:class:`RollupDeltas`): a new live row adds its figures, and the version it supersedes or
+retracts takes its own out again (in the hour and dimensions *it* was counted in). A batch
+becomes one upsert of pre-aggregated deltas, written in key order so concurrent writers
+lock rollup rows in the same order. :func:`backfill` rebuilds the table from the rows (the
+migration and a lazily created rollup next to existing rows use it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, cast, delete, func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement
+
+from feedback_asgi.storage.sql_schema import ai_feedback, ai_feedback_hourly
+from feedback_asgi.storage.stats import Interval, bucket_start
+
+__all__ = [
+    "DIMENSIONS",
+    "MEASURES",
+    "RollupDeltas",
+    "as_utc",
+    "backfill",
+    "backfill_sync",
+    "dims_digest",
+    "time_floor",
+    "upsert_statements",
+]
+
+DIMENSIONS: tuple[str, ...] = ("kind", "model", "provider", "intent", "project", "endpoint")
+"""The rollup's grouping columns besides the hour, in digest order."""
+MEASURES: tuple[str, ...] = ("n", "rated", "rating_sum", "up", "down")
+"""The additive figures of a rollup row."""
+_CHUNK = 1000  # rollup rows per statement: well under every driver's parameter limit
+
+_t = ai_feedback.c
+_r = ai_feedback_hourly.c
+
+
+def dims_digest(values: Sequence[str | None]) -> str:
+    """A 32-character key for one combination of :data:`DIMENSIONS` (``None`` distinct from "")."""
+    encoded = "|".join("-" if value is None else f"{len(value)}:{value}" for value in values)
+    return hashlib.blake2b(encoded.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+class RollupDeltas:
+    """The changes one transaction makes to the rollup, pre-aggregated per hour and dimensions."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[datetime, str], dict[str, Any]] = {}
+
+    def add(self, row: Mapping[str, Any], sign: int) -> None:
+        """Count ``row`` (an ``ai_feedback`` row as a mapping) in (``+1``) or out (``-1``)."""
+        bucket = bucket_start(row["created_at"], "hour")
+        dims = tuple(row[name] for name in DIMENSIONS)
+        key = (bucket, dims_digest(dims))
+        entry = self._rows.get(key)
+        if entry is None:
+            entry = {"bucket": bucket, "dims": key[1], "day": bucket_start(bucket, "day"),
+                     **dict(zip(DIMENSIONS, dims, strict=True)),
+                     "n": 0, "rated": 0, "rating_sum": 0.0, "up": 0, "down": 0}
+            self._rows[key] = entry
+        entry["n"] += sign
+        rating = row["rating"]
+        if rating is not None:
+            entry["rated"] += sign
+            entry["rating_sum"] += sign * rating
+        thumbs = row["thumbs"]
+        if thumbs == 1:
+            entry["up"] += sign
+        elif thumbs == -1:
+            entry["down"] += sign
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The non-zero deltas in key order (the order every writer locks rollup rows in)."""
+        return [
+            entry
+            for _, entry in sorted(self._rows.items(), key=lambda pair: pair[0])
+            if any(entry[name] for name in MEASURES)
+        ]
+
+
+def upsert_statements(dialect_name: str, rows: list[dict[str, Any]]) -> list[Any]:
+    """Statements adding ``rows`` to the rollup (insert, or add to the existing row)."""
+    statements: list[Any] = []
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        if dialect_name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+            mine = mysql_insert(ai_feedback_hourly).values(chunk)
+            statements.append(mine.on_duplicate_key_update(
+                {name: _r[name] + mine.inserted[name] for name in MEASURES}
+            ))
+            continue
+        if dialect_name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            pg = pg_insert(ai_feedback_hourly).values(chunk)
+            statements.append(pg.on_conflict_do_update(
+                index_elements=[_r.bucket, _r.dims],
+                set_={name: _r[name] + pg.excluded[name] for name in MEASURES},
+            ))
+            continue
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        lite = sqlite_insert(ai_feedback_hourly).values(chunk)
+        statements.append(lite.on_conflict_do_update(
+            index_elements=[_r.bucket, _r.dims],
+            set_={name: _r[name] + lite.excluded[name] for name in MEASURES},
+        ))
+    return statements
+
+
+def time_floor(dialect_name: str, column: Any, interval: Interval) -> ColumnElement[Any]:
+    """SQL for the start of the UTC hour/day of ``column``, comparable with rollup buckets."""
+    if dialect_name == "postgresql":
+        truncated = func.date_trunc(interval, func.timezone("UTC", column))
+        return func.timezone("UTC", truncated)
+    pattern = "%Y-%m-%d %H:00:00" if interval == "hour" else "%Y-%m-%d 00:00:00"
+    if dialect_name == "sqlite":
+        # the text SQLAlchemy stores datetimes as on SQLite, microseconds included
+        return func.strftime(pattern + ".000000", column)
+    from sqlalchemy.dialects.mysql import DATETIME
+
+    return cast(func.date_format(column, pattern), DATETIME(fsp=6))
+
+
+def as_utc(value: Any) -> datetime:
+    """A bucket read back from any backend (datetime or text) as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a time: {value!r}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _grouped_rows(dialect_name: str) -> Any:
+    hour = time_floor(dialect_name, _t.created_at, "hour").label("bucket")
+    dims = [_t[name] for name in DIMENSIONS]
+    return (
+        select(
+            hour,
+            *dims,
+            func.count(),
+            func.count(_t.rating),
+            func.coalesce(func.sum(_t.rating), 0.0),
+            func.sum(case((_t.thumbs == 1, 1), else_=0)),
+            func.sum(case((_t.thumbs == -1, 1), else_=0)),
+        )
+        .where(_t.is_live)
+        .group_by(hour, *dims)
+    )
+
+
+def _rollup_row(record: Any) -> dict[str, Any]:
+    bucket = as_utc(record[0])
+    values = tuple(record[1 : 1 + len(DIMENSIONS)])
+    n, rated, rating_sum, up, down = record[1 + len(DIMENSIONS) :]
+    return {
+        "bucket": bucket, "dims": dims_digest(values), "day": bucket_start(bucket, "day"),
+        **dict(zip(DIMENSIONS, values, strict=True)),
+        "n": int(n), "rated": int(rated), "rating_sum": float(rating_sum),
+        "up": int(up or 0), "down": int(down or 0),
+    }
+
+
+def _chunks(records: Iterable[Any]) -> Iterator[list[dict[str, Any]]]:
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        rows.append(_rollup_row(record))
+        if len(rows) >= _CHUNK:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
+
+
+async def backfill(conn: AsyncConnection) -> int:
+    """Rebuild the rollup from the live rows in ``conn``'s transaction; the rows written.
+
+    The grouping runs in the database; only the grouped rows (hours x dimensions) pass
+    through Python, to get their digest.
+    """
+    await conn.execute(delete(ai_feedback_hourly))
+    written = 0
+    for rows in _chunks(await conn.execute(_grouped_rows(conn.dialect.name))):
+        await conn.execute(ai_feedback_hourly.insert(), rows)
+        written += len(rows)
+    return written
+
+
+def backfill_sync(conn: Connection) -> int:
+    """:func:`backfill` on a synchronous connection (the Alembic migration's)."""
+    conn.execute(delete(ai_feedback_hourly))
+    written = 0
+    for rows in _chunks(conn.execute(_grouped_rows(conn.dialect.name))):
+        conn.execute(ai_feedback_hourly.insert(), rows)
+        written += len(rows)
+    return written
