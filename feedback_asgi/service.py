@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from feedback_asgi.collector import FeedbackCollector
@@ -122,6 +123,7 @@ class FeedbackService:
         """Figures over the live feedback of the last ``window_hours`` hours.
 
         ``model`` and ``provider`` filter on the items' context and are echoed in the answer.
+        Computed by :func:`feedback_asgi.analytics.feedback_stats` (in the database).
         Keys: ``total_count``, ``average_rating`` (``None`` without ratings), ``by_type``,
         ``thumbs_up``, ``thumbs_down``, ``thumbs_up_rate`` (``None`` without votes),
         ``window_hours``, and ``model``/``provider`` when given.
@@ -136,9 +138,12 @@ class FeedbackService:
             or window_hours <= 0
         ):
             raise FeedbackValidationError.for_field("window_hours", "must be a positive number")
-        summary = await self.store.aggregate(
-            window_hours=window_hours, model=model, provider=provider
+        from feedback_asgi.analytics import feedback_stats
+
+        report = await feedback_stats(
+            self.store, window=timedelta(hours=window_hours), model=model, provider=provider
         )
+        summary = report.groups[0]
         stats: dict[str, Any] = {
             "total_count": summary.total_count,
             "average_rating": summary.average_rating,

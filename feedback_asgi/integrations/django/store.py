@@ -44,6 +44,7 @@ from feedback_asgi.storage.base import Page, decode_cursor, encode_cursor, windo
 from feedback_asgi.storage.group_commit import GroupCommitter
 from feedback_asgi.storage.sql import SqlFeedbackStore
 from feedback_asgi.storage.sql_schema import row_to_item
+from feedback_asgi.storage.stats import GroupStats, StatsQuery
 from feedback_asgi.types import FeedbackItem, FeedbackKind, FeedbackSummary, normalize_kind
 
 __all__ = ["DjangoFeedbackStore"]
@@ -400,6 +401,16 @@ class DjangoFeedbackStore:
             down += int(row["n_down"] or 0)
         average = rating_sum / rated if rated else None
         return FeedbackSummary(sum(counts.values()), average, counts, up, down)
+
+    async def stats(self, query: StatsQuery) -> list[GroupStats]:
+        """Stats of the live rows, one ``GROUP BY`` in the database (no rollup here)."""
+        from feedback_asgi.integrations.django.stats import django_stats
+
+        try:
+            return await django_stats(self._rows(), query)
+        except (DatabaseError, OSError) as exc:
+            await self._read_failed(exc)
+            raise _unavailable(exc) from exc
 
     async def iter_items(
         self,
