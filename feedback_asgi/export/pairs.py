@@ -42,8 +42,8 @@ Pair = tuple[list[Message], str, str]
 class VoteSpill:
     """Votes collected in sorted runs; :meth:`sorted_lines` merges them back."""
 
-    def __init__(self, *, run_bytes: int = RUN_BYTES) -> None:
-        self.run_bytes = run_bytes
+    def __init__(self, *, run_bytes: int | None = None) -> None:
+        self.run_bytes = run_bytes or RUN_BYTES
         self._buffer: list[str] = []
         self._buffered = 0
         self._runs: list[IO[str]] = []

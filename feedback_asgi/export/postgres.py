@@ -35,7 +35,8 @@ _SIGN = """CASE kind WHEN 'thumbs' THEN coalesce(thumbs, 0)
 
 _FALLBACK_COLUMNS = (
     "sign", "inp::text", "ans::text", "id", "kind", "trace_id", "model", "provider", "intent",
-    "project", "created_at", "comment #>> '{}'",
+    "project", "created_at",
+    "CASE WHEN jsonb_typeof(comment) = 'string' THEN comment #>> '{}' END",
 )
 
 _QUERY = """
