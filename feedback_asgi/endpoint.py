@@ -17,8 +17,10 @@ sends exactly the same JSON.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +54,7 @@ from feedback_asgi.ratelimit import check_rate_limit
 from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.submission import Submission, parse_submission
 from feedback_asgi.tokens import TokenClaims, TokenError
-from feedback_asgi.types import FeedbackItem
+from feedback_asgi.types import Exchange, FeedbackItem
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit
@@ -62,6 +64,10 @@ __all__ = ["FeedbackEndpoint", "create_feedback_endpoint", "respond", "route_pat
 logger = logging.getLogger("feedback_asgi")
 
 RETRY_AFTER_SECONDS = 5
+EXCHANGE_SETTLE_SECONDS = 1.0
+"""How long after its token was signed a missing exchange is still awaited (with Redis,
+another worker's writer may not have stored it yet)."""
+_SETTLE_POLL_SECONDS = 0.05
 SESSION_LIST_LIMIT = 500
 _ALLOWED_HEADERS = b"content-type, x-feedback-token, idempotency-key, authorization"
 _ROUTES: dict[str, tuple[str, ...]] = {
@@ -192,13 +198,28 @@ def _idempotency_key(scope: Mapping[str, Any]) -> str | None:
     return key
 
 
-async def _rated_exchange(kit: FeedbackKit, trace_id: str) -> dict[str, Any] | None:
+async def _find_exchange(kit: FeedbackKit, trace_id: str) -> Exchange | None:
     try:
-        exchange = await kit.find_exchange(trace_id)
+        return await kit.find_exchange(trace_id)
     except Exception:
         # Redis down or the like: the feedback is still worth keeping, without context
         logger.warning("exchange lookup failed for trace %s", trace_id, exc_info=True)
         return None
+
+
+async def _rated_exchange(kit: FeedbackKit, claims: TokenClaims) -> dict[str, Any] | None:
+    exchange = await _find_exchange(kit, claims.trace_id)
+    if exchange is None and kit.config.redis_url is not None and getattr(
+        kit.exchanges, "healthy", True
+    ):
+        # Captured by another worker moments ago, its exchange may still be in that
+        # worker's writer queue: wait for it a little, only while the token is fresh.
+        # expiry = whole seconds at signing + TTL: signed at most this late
+        signed_by = claims.expires_at - kit.config.token_ttl_seconds + 1
+        deadline = min(signed_by, time.time()) + EXCHANGE_SETTLE_SECONDS
+        while exchange is None and time.time() < deadline:
+            await asyncio.sleep(_SETTLE_POLL_SECONDS)
+            exchange = await _find_exchange(kit, claims.trace_id)
     if exchange is None:
         return None
     context = exchange.correlation()
@@ -238,7 +259,7 @@ async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> R
     if key_fingerprint is not None:
         metadata[IDEMPOTENCY_METADATA_KEY] = key_fingerprint
     context = dict(submission.context)
-    rated = await _rated_exchange(kit, trace_id)
+    rated = await _rated_exchange(kit, claims)
     if rated is not None:
         context.update(rated)
     context["trace_id"] = trace_id

@@ -49,6 +49,11 @@ class RedisExchangeStore:
         self._guard = RedisGuard("RedisExchangeStore", logger, timeout=0.5, retry_interval=1.0)
 
     @property
+    def healthy(self) -> bool:
+        """False from a Redis failure until the next successful call."""
+        return self._guard.healthy
+
+    @property
     def redis_errors(self) -> int:
         """Redis calls that failed."""
         return self._guard.errors

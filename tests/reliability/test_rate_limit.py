@@ -13,6 +13,7 @@ from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.ratelimit import LocalRateLimiter, limiter_for
 from feedback_asgi.storage.memory import MemoryFeedbackStore
+from feedback_asgi.types import Exchange
 from tests.endpoint.apps import SURFACES, build, error_of
 from tests.tcp_proxy import TcpProxy
 
@@ -134,6 +135,8 @@ async def two_workers(redis_url: str, redis_prefix: str) -> AsyncIterator[list[F
 @pytest.mark.redis
 async def test_redis_shares_the_limit_across_workers(two_workers: list[FeedbackKit]) -> None:
     a, b = two_workers
+    for i in range(6):  # captured exchanges, as the workers would have stored them
+        await a.exchanges.put(Exchange(trace_id=f"t{i}"))
     async with _client(build("endpoint", a).app) as http_a, \
             _client(build("endpoint", b).app) as http_b:
         answers = [await _post(http, "/feedback", a, f"t{i}")

@@ -1,0 +1,73 @@
+"""An exchange captured by one worker moments before another worker gets the feedback on it:
+the endpoint waits a little for it (fresh tokens only), so the row still holds the exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.endpoint import EXCHANGE_SETTLE_SECONDS
+from feedback_asgi.kit import FeedbackKit
+from feedback_asgi.types import Exchange
+from tests.endpoint.apps import build, client
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def kits(redis_url: str, redis_prefix: str) -> AsyncIterator[tuple[FeedbackKit, FeedbackKit]]:
+    def make() -> FeedbackKit:
+        return FeedbackKit(FeedbackConfig(
+            database_url="memory://", redis_url=redis_url, redis_key_prefix=redis_prefix,
+            secret_key="settle-tests-secret-key-0123456789abcdef"))
+
+    first, second = make(), make()
+    try:
+        yield first, second
+    finally:
+        await first.shutdown()
+        await second.shutdown()
+
+
+async def _post(kit: FeedbackKit, token: str, trace: str) -> tuple[float, dict[str, object]]:
+    started = time.monotonic()
+    async with client(build("endpoint", kit).app) as http:
+        response = await http.post("/feedback", json={"trace_id": trace, "type": "thumbs",
+                                                      "value": "up"},
+                                   headers={"X-Feedback-Token": token})
+    assert response.status_code == 201, response.text
+    item = await kit.store.get(response.json()["feedback_id"])
+    assert item is not None
+    return time.monotonic() - started, dict(item.context)
+
+
+async def test_a_late_exchange_from_another_worker_is_awaited(
+    kits: tuple[FeedbackKit, FeedbackKit],
+) -> None:
+    capturing, answering = kits
+    token = capturing.signer.sign("t-late")
+
+    async def store_late() -> None:  # the capturing worker's writer, running behind
+        await asyncio.sleep(0.3)
+        await capturing.exchanges.put(Exchange(trace_id="t-late", input="q", output="a"))
+
+    late = asyncio.create_task(store_late())
+    seconds, context = await _post(answering, token, "t-late")
+    await late
+    assert (context["input"], context["output"]) == ("q", "a")
+    assert 0.25 <= seconds < EXCHANGE_SETTLE_SECONDS + 0.5
+
+
+async def test_an_old_token_does_not_wait_for_a_missing_exchange(
+    kits: tuple[FeedbackKit, FeedbackKit],
+) -> None:
+    _, answering = kits
+    ttl = answering.config.token_ttl_seconds
+    old = answering.signer.sign("t-old", ttl_seconds=ttl - 30)  # signed 30 s ago
+    seconds, context = await _post(answering, old, "t-old")
+    assert "input" not in context
+    assert seconds < EXCHANGE_SETTLE_SECONDS / 2
