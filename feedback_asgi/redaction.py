@@ -141,11 +141,13 @@ class Redactor:
     def is_clean(self, data: bytes) -> bool:
         """Whether no configured key can be redacted in anything decoded from ``data``.
 
-        Every redaction needs a configured key right after a quote (an object key, or
-        ``"key":`` inside a string) or right before ``=`` (a form field). So ``data`` is
-        clean when it is ASCII, has no ``\\u`` escape (which could spell a key) and has no
-        key in any letter case next to a quote or an equals sign. A clean body holds
-        nothing to redact; :func:`within_bounds` says whether its JSON also needs no walk.
+        Every redaction needs a configured key between quotes (an object key, or
+        ``"key":`` inside a string, whose closing quote is escaped as ``\\"`` in the raw
+        body) or right before ``=`` (a form field). So ``data`` is clean when it is ASCII,
+        has no ``\\u`` escape (which could spell a key) and has no key in any letter case
+        that is quoted or followed by an equals sign: ``"tokens"`` or ``"max_tokens"`` is no
+        ``"token"``. A clean body holds nothing to redact; :func:`within_bounds` says whether
+        its JSON also needs no walk.
         """
         key_bytes = self._key_bytes
         if key_bytes is None or not data.isascii():
@@ -157,7 +159,9 @@ class Redactor:
             end = len(key)
             at = lowered.find(key)
             while at >= 0:
-                if (at and lowered[at - 1] == 0x22) or lowered[at + end : at + end + 1] == b"=":
+                after = lowered[at + end : at + end + 1]
+                quoted = at and lowered[at - 1] == 0x22 and after in (b'"', b"\\")
+                if quoted or after == b"=":
                     return False
                 at = lowered.find(key, at + 1)
         return True

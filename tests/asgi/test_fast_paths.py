@@ -75,6 +75,10 @@ def test_decode_body_equals_redact_text_on_text(text: str) -> None:
 def test_is_clean_edges() -> None:
     assert REDACTOR.is_clean(b'{"max_tokens": 512, "prompt_tokens": 3, "note": "the tokens"}')
     assert not REDACTOR.is_clean(b'{"Token": 1}')
+    # a longer key that merely starts or ends with a configured one is not redacted
+    assert REDACTOR.is_clean(b'{"tokens": ["a", "b"], "tokenizer": "bpe", "xtoken": 1}')
+    assert not REDACTOR.is_clean(b'{"tokens": 1, "token": 2}')
+    assert not REDACTOR.is_clean(b'{"a": "x \\"token\\"= 1"}')
     assert not REDACTOR.is_clean(b'{"a": "x \\"token\\": 1"}')
     assert not REDACTOR.is_clean(b"a=1&TOKEN=2")
     assert not REDACTOR.is_clean(b'{"p\\u0061ssword": 1}')  # an escape can spell a key
