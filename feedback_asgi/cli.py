@@ -1,10 +1,16 @@
 """The ``feedback-asgi`` command (needs ``pip install feedback-asgi[cli]``).
 
+    feedback-asgi export finetune|preferences|kto|labels [--format openai] [--since T]
+                  [--until T] [--model M] [--intent I] [--project P] [--out FILE]
+    feedback-asgi stats [--window 7d] [--by model] [--json]
+    feedback-asgi dashboard [--window 24h] [--by model] [--refresh 5] [--once]
+    feedback-asgi demo [--host 127.0.0.1] [--port 8000]
     feedback-asgi db upgrade [--database-url URL] [--revision head]
     feedback-asgi db create  [--database-url URL]
     feedback-asgi db current [--database-url URL]
 
 The database URL defaults to ``FEEDBACK_ASGI_DATABASE_URL`` (else the SQLite default).
+Errors print one line on stderr and exit 2 (bad input) or 1 (database unreachable).
 Nothing in the library imports this module.
 """
 
@@ -18,12 +24,19 @@ from sqlalchemy.engine import make_url
 
 from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.storage.factory import is_memory_url
+from feedback_asgi.terminal.demo_command import demo
+from feedback_asgi.terminal.export_command import export
+from feedback_asgi.terminal.stats_command import dashboard, stats
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(name="feedback-asgi", help="Collect feedback on AI outputs.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the feedback database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.command("export")(export)
+app.command("stats")(stats)
+app.command("dashboard")(dashboard)
+app.command("demo")(demo)
 
 console = Console()
 errors = Console(stderr=True)
