@@ -488,8 +488,8 @@ class SqlFeedbackStore:
         for target in stored_targets:
             if target in stored_live:
                 deltas.add(stored_live[target], -1)
-        for statement in upsert_statements(self.dialect_name, deltas.rows()):
-            await conn.execute(statement)
+        for statement, parameters in upsert_statements(self.dialect_name, deltas.rows()):
+            await conn.execute(statement, parameters)
         return errors
 
     @staticmethod

@@ -12,12 +12,25 @@ migration and a lazily created rollup next to existing rows use it).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, cast, delete, func, select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Double,
+    String,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
@@ -59,16 +72,20 @@ class RollupDeltas:
     __slots__ = ("_rows",)
 
     def __init__(self) -> None:
-        self._rows: dict[tuple[datetime, str], dict[str, Any]] = {}
+        self._rows: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def add(self, row: Mapping[str, Any], sign: int) -> None:
         """Count ``row`` (an ``ai_feedback`` row as a mapping) in (``+1``) or out (``-1``)."""
-        bucket = bucket_start(row["created_at"], "hour")
-        dims = tuple(row[name] for name in DIMENSIONS)
-        key = (bucket, dims_digest(dims))
+        created: datetime = row["created_at"]
+        if created.tzinfo is not UTC:
+            created = created.astimezone(UTC)
+        bucket = created.replace(minute=0, second=0, microsecond=0)
+        key = (bucket, row["kind"], row["model"], row["provider"], row["intent"],
+               row["project"], row["endpoint"])
         entry = self._rows.get(key)
         if entry is None:
-            entry = {"bucket": bucket, "dims": key[1], "day": bucket_start(bucket, "day"),
+            dims = key[1:]
+            entry = {"bucket": bucket, "dims": dims_digest(dims), "day": bucket_start(bucket, "day"),
                      **dict(zip(DIMENSIONS, dims, strict=True)),
                      "n": 0, "rated": 0, "rating_sum": 0.0, "up": 0, "down": 0}
             self._rows[key] = entry
@@ -85,43 +102,68 @@ class RollupDeltas:
 
     def rows(self) -> list[dict[str, Any]]:
         """The non-zero deltas in key order (the order every writer locks rollup rows in)."""
-        return [
-            entry
-            for _, entry in sorted(self._rows.items(), key=lambda pair: pair[0])
-            if any(entry[name] for name in MEASURES)
-        ]
+        return sorted(
+            (entry for entry in self._rows.values() if any(entry[name] for name in MEASURES)),
+            key=lambda entry: (entry["bucket"], entry["dims"]),
+        )
 
 
-def upsert_statements(dialect_name: str, rows: list[dict[str, Any]]) -> list[Any]:
-    """Statements adding ``rows`` to the rollup (insert, or add to the existing row)."""
-    statements: list[Any] = []
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        if dialect_name in ("mysql", "mariadb"):
-            from sqlalchemy.dialects.mysql import insert as mysql_insert
+_PG_UPSERT = text(
+    "INSERT INTO ai_feedback_hourly (bucket, dims, day, kind, model, provider, intent, project, "
+    "endpoint, n, rated, rating_sum, up, down) "
+    "SELECT * FROM unnest(:bucket, :dims, :day, :kind, :model, :provider, :intent, :project, "
+    ":endpoint, :n, :rated, :rating_sum, :up, :down) "
+    "ON CONFLICT (bucket, dims) DO UPDATE SET "
+    + ", ".join(f"{name} = ai_feedback_hourly.{name} + EXCLUDED.{name}" for name in MEASURES)
+)
+"""PostgreSQL: one statement of arrays whatever the batch size (prepared once, not recompiled)."""
 
-            mine = mysql_insert(ai_feedback_hourly).values(chunk)
-            statements.append(mine.on_duplicate_key_update(
-                {name: _r[name] + mine.inserted[name] for name in MEASURES}
-            ))
-            continue
-        if dialect_name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            pg = pg_insert(ai_feedback_hourly).values(chunk)
-            statements.append(pg.on_conflict_do_update(
-                index_elements=[_r.bucket, _r.dims],
-                set_={name: _r[name] + pg.excluded[name] for name in MEASURES},
-            ))
-            continue
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+def _pg_upsert() -> Any:
+    from sqlalchemy.dialects.postgresql import ARRAY
 
-        lite = sqlite_insert(ai_feedback_hourly).values(chunk)
-        statements.append(lite.on_conflict_do_update(
-            index_elements=[_r.bucket, _r.dims],
-            set_={name: _r[name] + lite.excluded[name] for name in MEASURES},
-        ))
-    return statements
+    types: dict[str, Any] = {"bucket": DateTime(timezone=True), "day": DateTime(timezone=True),
+                             "rating_sum": Double(), **{name: BigInteger() for name in
+                                                        ("n", "rated", "up", "down")}}
+    return _PG_UPSERT.bindparams(*(
+        bindparam(name, type_=ARRAY(types.get(name, String()))) for name in _COLUMNS
+    ))
+
+
+_COLUMNS = ("bucket", "dims", "day", *DIMENSIONS, *MEASURES)
+
+
+@functools.cache
+def _upsert(dialect_name: str) -> Any:
+    """The dialect's upsert of one rollup row (run with many rows: compiled once)."""
+    if dialect_name == "postgresql":
+        return _pg_upsert()
+    if dialect_name in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        mine = mysql_insert(ai_feedback_hourly)
+        return mine.on_duplicate_key_update(
+            {name: _r[name] + mine.inserted[name] for name in MEASURES}
+        )
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    lite = sqlite_insert(ai_feedback_hourly)
+    return lite.on_conflict_do_update(
+        index_elements=[_r.bucket, _r.dims],
+        set_={name: _r[name] + lite.excluded[name] for name in MEASURES},
+    )
+
+
+def upsert_statements(
+    dialect_name: str, rows: list[dict[str, Any]]
+) -> list[tuple[Any, Any]]:
+    """``(statement, parameters)`` pairs adding ``rows`` to the rollup, for ``conn.execute``."""
+    if not rows:
+        return []
+    statement = _upsert(dialect_name)
+    if dialect_name == "postgresql":
+        return [(statement, {name: [row[name] for row in rows] for name in _COLUMNS})]
+    return [(statement, rows[start : start + _CHUNK]) for start in range(0, len(rows), _CHUNK)]
 
 
 def time_floor(dialect_name: str, column: Any, interval: Interval) -> ColumnElement[Any]:
