@@ -24,6 +24,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from feedback_asgi import read_routes
+from feedback_asgi.access import ANONYMOUS_SUBMITTER, SERVER_SUBMITTER, is_admin
 from feedback_asgi.assets import WIDGET_PATH, asset_reply
 from feedback_asgi.exceptions import (
     FeedbackError,
@@ -250,9 +252,16 @@ async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> R
     except FeedbackValidationError as invalid:
         raise HttpError.from_feedback_error(422, invalid) from None
     token = header(scope, b"x-feedback-token") or submission.token
-    claims = _claims(kit, token, submission.trace_id)
+    if token is None and submission.trace_id and await is_admin(kit, scope):
+        # an authenticated server caller (admin bearer or authorizer) needs no token
+        claims = TokenClaims(trace_id=submission.trace_id, subject="",
+                             expires_at=int(time.time()) + kit.config.token_ttl_seconds,
+                             key_id="")
+        submitter = SERVER_SUBMITTER
+    else:
+        claims = _claims(kit, token, submission.trace_id)
+        submitter = fingerprint(claims.subject) if claims.subject else ANONYMOUS_SUBMITTER
     trace_id = claims.trace_id
-    submitter = fingerprint(claims.subject) if claims.subject else "anonymous"
     metadata = _metadata(kit, submission)
     metadata[SUBMITTER_METADATA_KEY] = submitter
     key_fingerprint = fingerprint(key) if key is not None else None
@@ -320,9 +329,19 @@ async def _session_feedback(
 # GET /health
 
 
-async def _health(kit: FeedbackKit) -> Reply:
+async def _health(kit: FeedbackKit, scope: Mapping[str, Any]) -> Reply:
     report = await kit.health()
-    return json_reply(200 if report.healthy else 503, report.to_dict())
+    status = 200 if report.healthy else 503
+    if await is_admin(kit, scope):
+        return json_reply(status, report.to_dict())
+    # the public answer: one state per part, no error strings, counters or backends
+    parts = {"database": bool(report.get("database", {}).get("reachable"))}
+    if report.get("redis", {}).get("configured", True):
+        parts["redis"] = bool(report.get("redis", {}).get("reachable"))
+    return json_reply(status, {
+        "status": "ok" if report.healthy else "unavailable",
+        **{name: "ok" if up else "unavailable" for name, up in parts.items()},
+    })
 
 
 # dispatch
@@ -331,7 +350,12 @@ async def _health(kit: FeedbackKit) -> Reply:
 async def _dispatch(
     kit: FeedbackKit, scope: Mapping[str, Any], receive: Any, path: str
 ) -> Reply:
-    route = _route_key(path.rstrip("/") or "/")
+    clean = path.rstrip("/") or "/"
+    if read_routes.owns(clean, scope.get("method", "GET")):
+        if scope.get("method") == "OPTIONS":
+            return _preflight(kit, scope, read_routes.allowed_methods(clean))
+        return await read_routes.dispatch(kit, scope, receive, clean)
+    route = _route_key(clean)
     if route is None:
         raise HttpError(404, "not_found", "no such feedback route")
     name, session_id = route
@@ -352,7 +376,7 @@ async def _dispatch(
     if name == "/":
         return await _submit(kit, scope, receive)
     if name == "/health":
-        return await _health(kit)
+        return await _health(kit, scope)
     assert session_id is not None
     return await _session_feedback(kit, scope, session_id)
 

@@ -31,6 +31,7 @@ from feedback_asgi.tokens import TokenSigner
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
 
+    from feedback_asgi.access import Authorizer
     from feedback_asgi.collector import FeedbackCollector
     from feedback_asgi.hooks import FeedbackHooks
     from feedback_asgi.processors import FeedbackProcessorRegistry
@@ -113,7 +114,8 @@ class FeedbackKit:
     """Owns config, stores, registry, collector, service, signer, hooks and the writer.
 
     Any part may be passed in; the rest is built from ``config`` (default: from the
-    environment). Nothing connects until used.
+    environment). Nothing connects until used. ``authorizer(scope) -> bool`` (sync or
+    async) grants the read/admin routes, as a ``config.admin_token`` bearer does.
     """
 
     def __init__(
@@ -128,6 +130,7 @@ class FeedbackKit:
         service: FeedbackService | None = None,
         signer: TokenSigner | None = None,
         synchronous_writer: bool = False,
+        authorizer: Authorizer | None = None,
     ) -> None:
         from feedback_asgi.collector import FeedbackCollector
         from feedback_asgi.hooks import FeedbackHooks
@@ -160,6 +163,9 @@ class FeedbackKit:
             else FeedbackService(collector=self.collector, config=config)
         )
         self.signer = signer if signer is not None else TokenSigner.from_config(config)
+        self.authorizer = authorizer
+        """Who may use the read/admin routes besides ``config.admin_token`` bearers: a
+        callable given the request's ASGI scope, returning (or awaiting to) a bool."""
         self.writer = ExchangeWriter(
             exchanges,
             maxsize=config.exchange_queue_size,

@@ -416,6 +416,12 @@ async def test_health(kit: FeedbackKit, surface: Surface) -> None:
     async with client(surface.app) as http:
         response = await http.get("/feedback/health")
     assert response.status_code == 200
-    body = response.json()
+    # public: one state per part, nothing else
+    assert response.json() == {"status": "ok", "database": "ok"}
+    admin_kit = FeedbackKit.for_testing(admin_token="admin-secret-token")
+    async with client(build(surface.name, admin_kit).app) as http:
+        detailed = await http.get("/feedback/health",
+                                  headers={"Authorization": "Bearer admin-secret-token"})
+    body = detailed.json()
     assert body["healthy"] is True
     assert body["database"]["reachable"] is True

@@ -16,6 +16,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from feedback_asgi.access import AUTHENTICATED_SCOPE_KEY, READER_SCOPE_KEY
 from feedback_asgi.endpoint import respond
 from feedback_asgi.http import HttpError, Reply
 from feedback_asgi.integrations.django.conf import get_kit
@@ -35,6 +36,8 @@ def _scope(request: HttpRequest, session_id: str | None) -> dict[str, Any]:
         for name, value in request.headers.items()
     ]
     scope: dict[str, Any] = {"type": "http", "method": request.method, "path": request.path,
+                             "query_string": request.META.get("QUERY_STRING", "").encode(
+                                 "latin-1", "replace"),
                              "headers": headers,
                              "client": (request.META.get("REMOTE_ADDR") or "", 0)}
     if session_id is not None:
@@ -120,8 +123,14 @@ async def feedback_view(request: HttpRequest, route: str = "/", **kwargs: Any) -
             session_id = wanted  # staff may list any session's feedback
     elif "rest" in kwargs:
         route = "/" + str(kwargs["rest"])
-    reply = await respond(kit, _scope(request, session_id),
-                          _receiver(request, kit.config.max_payload_bytes), route)
+    scope = _scope(request, session_id)
+    # staff (or READ_PERMISSION) get the read/admin routes; other logged-in users get 403
+    if await can_read(request):
+        scope[READER_SCOPE_KEY] = True
+    else:
+        user = await _user(request)
+        scope[AUTHENTICATED_SCOPE_KEY] = bool(getattr(user, "is_authenticated", False))
+    reply = await respond(kit, scope, _receiver(request, kit.config.max_payload_bytes), route)
     if reply is None:  # the client went away
         return HttpResponse(status=400)
     return _to_response(request, reply)
