@@ -29,8 +29,14 @@ from feedback_asgi.endpoint import FeedbackEndpoint, respond
 from feedback_asgi.integrations.schemas import (
     ErrorResponse,
     FeedbackAccepted,
+    FeedbackEdit,
+    FeedbackEdited,
+    FeedbackPage,
+    FeedbackWithHistory,
     HealthReport,
+    StatsResponse,
     StoredFeedback,
+    TimeseriesResponse,
     request_body_openapi,
 )
 
@@ -48,7 +54,84 @@ _DESCRIPTIONS = {
     422: "The body does not fit any accepted shape, or the value is invalid for its kind",
     429: "Too many posts from this client (rate_limit_per_minute); retry after Retry-After",
     503: "Storage unavailable; retry after Retry-After seconds",
+    404: "No feedback with this id",
+    409: "The item was retracted, or changed meanwhile",
 }
+_READ_ERRORS = (401, 403, 422, 503)
+_RIGHTS = ("Read/admin rights: Authorization: Bearer <FEEDBACK_ASGI_ADMIN_TOKEN>, or the kit's "
+           "authorizer. 401 without them, 403 with a submitter's feedback token.")
+
+
+def _query(*names: str) -> list[dict[str, Any]]:
+    described = {
+        "window": "24h, 7d, 30d, 90d, 90m... (default 7d), ending at until", "since": "ISO 8601",
+        "until": "ISO 8601 (default now)", "by": "model, provider, intent, project or endpoint",
+        "unique": "true: distinct users and sessions (counted from the rows)",
+        "interval": "hour or day (default day)", "type": "feedback kind", "session": "session id",
+        "user": "user id", "trace": "trace id", "limit": "1-500 (default 50)",
+        "cursor": "next_cursor of the previous page",
+    }
+    return [{"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+             "description": described.get(name, f"only items whose {name} is this")}
+            for name in names]
+
+
+_OWNER_TOKEN = {"name": "X-Feedback-Token", "in": "header", "required": False,
+                "schema": {"type": "string", "maxLength": 2048},
+                "description": "The token that submitted the item (its submitter needs no rights)"}
+
+
+def _read_routes(router: APIRouter, endpoint: FeedbackEndpoint) -> None:
+    """The documented read/admin routes (each hands the request to the endpoint)."""
+    stats_filters = ("window", "since", "until", "by", "model", "provider", "intent",
+                     "project", "endpoint", "unique")
+
+    @router.get("/stats", response_model=None, summary="Stats per group", description=_RIGHTS,
+                responses={200: {"model": StatsResponse}, **_errors(*_READ_ERRORS)},
+                openapi_extra={"parameters": _query(*stats_filters)})
+    async def feedback_stats(request: Request) -> Response:
+        return await _answer(endpoint, request, "/stats")
+
+    @router.get("/stats/timeseries", response_model=None, summary="Stats per hour or day",
+                description=_RIGHTS,
+                responses={200: {"model": TimeseriesResponse}, **_errors(*_READ_ERRORS)},
+                openapi_extra={"parameters": _query(*stats_filters, "interval")})
+    async def feedback_timeseries(request: Request) -> Response:
+        return await _answer(endpoint, request, "/stats/timeseries")
+
+    @router.get("", response_model=None, summary="List feedback (keyset pagination)",
+                description=_RIGHTS,
+                responses={200: {"model": FeedbackPage}, **_errors(*_READ_ERRORS)},
+                openapi_extra={"parameters": _query("type", "model", "session", "user", "trace",
+                                                    "since", "until", "limit", "cursor")})
+    async def feedback_list(request: Request) -> Response:
+        return await _answer(endpoint, request, "/")
+
+    item_errors = _errors(401, 403, 404, 409, 422, 503)
+
+    @router.get("/{feedback_id}", response_model=None, summary="One item with its history",
+                responses={200: {"model": FeedbackWithHistory}, **item_errors},
+                openapi_extra={"parameters": [_OWNER_TOKEN]})
+    async def feedback_item(feedback_id: str, request: Request) -> Response:
+        return await _answer(endpoint, request, f"/{feedback_id}")
+
+    edit_body = {"required": True, "content": {"application/json": {
+        "schema": FeedbackEdit.model_json_schema()}}}
+    for method, summary in (("PUT", "Replace an item's value/comment (a new version)"),
+                            ("PATCH", "Change some fields of an item (a new version)")):
+        @router.api_route("/{feedback_id}", methods=[method], response_model=None,
+                          summary=summary, name=f"feedback_{method.lower()}",
+                          responses={200: {"model": FeedbackEdited}, **item_errors},
+                          openapi_extra={"parameters": [_OWNER_TOKEN], "requestBody": edit_body})
+        async def feedback_edit(feedback_id: str, request: Request) -> Response:
+            return await _answer(endpoint, request, f"/{feedback_id}")
+
+    @router.delete("/{feedback_id}", status_code=204, response_model=None,
+                   summary="Retract an item (a retraction row)",
+                   responses={204: {"description": "Retracted"}, **item_errors},
+                   openapi_extra={"parameters": [_OWNER_TOKEN]})
+    async def feedback_retract(feedback_id: str, request: Request) -> Response:
+        return await _answer(endpoint, request, f"/{feedback_id}")
 _OTHER_METHODS = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -157,6 +240,8 @@ def feedback_router(kit: FeedbackKit | None = None) -> APIRouter:
     )
     async def feedback_health(request: Request) -> Response:
         return await _answer(endpoint, request, "/health")
+
+    _read_routes(router, endpoint)
 
     # JSON 404/405 (and CORS preflights) for everything else below the prefix
     @router.api_route("", methods=_OTHER_METHODS, include_in_schema=False)

@@ -15,10 +15,18 @@ __all__ = [
     "ErrorBody",
     "ErrorResponse",
     "FeedbackAccepted",
+    "FeedbackEdit",
+    "FeedbackEdited",
+    "FeedbackPage",
     "FeedbackSubmission",
+    "FeedbackWithHistory",
+    "GroupFigures",
     "HealthReport",
+    "StatsResponse",
     "StoredFeedback",
     "ThumbsSubmission",
+    "TimeseriesPoint",
+    "TimeseriesResponse",
     "request_body_openapi",
 ]
 
@@ -173,3 +181,82 @@ def request_body_openapi() -> dict[str, Any]:
             }
         },
     }
+
+
+class GroupFigures(BaseModel):
+    """Figures of one group (``key``) of ``GET /stats``, or of the totals."""
+
+    key: str | None = None
+    total_count: int
+    count_by_type: dict[str, int]
+    rating_count: int
+    average_rating: float | None
+    thumbs_up: int
+    thumbs_down: int
+    thumbs_up_rate: float | None = Field(description="up / (up + down)")
+    unique_users: int | None = Field(default=None, description="With unique=true only.")
+    unique_sessions: int | None = Field(default=None, description="With unique=true only.")
+
+
+class StatsResponse(BaseModel):
+    """``GET /stats``: figures per group over ``[since, until)``."""
+
+    since: str
+    until: str
+    by: str | None
+    filters: dict[str, str]
+    window: str | None = None
+    groups: list[GroupFigures]
+    totals: GroupFigures
+
+
+class TimeseriesPoint(GroupFigures):
+    """One bucket (UTC hour or day) of ``GET /stats/timeseries``."""
+
+    bucket: str
+
+
+class TimeseriesResponse(BaseModel):
+    """``GET /stats/timeseries``: figures per bucket (and group), oldest first."""
+
+    since: str
+    until: str
+    by: str | None
+    filters: dict[str, str]
+    window: str | None = None
+    interval: Literal["hour", "day"]
+    points: list[TimeseriesPoint]
+
+
+class FeedbackPage(BaseModel):
+    """``GET /``: live items newest first; pass ``next_cursor`` back as ``cursor``."""
+
+    items: list[StoredFeedback]
+    next_cursor: str | None
+
+
+class FeedbackWithHistory(BaseModel):
+    """``GET /{id}``: the row, its chain oldest first, and the live version's id."""
+
+    item: StoredFeedback
+    history: list[StoredFeedback]
+    current_id: str | None
+
+
+class FeedbackEdit(BaseModel):
+    """``PUT`` (``value`` required) or ``PATCH`` body of ``/{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: Any = None
+    comment: str | None = _COMMENT
+    metadata: dict[str, Any] | None = _METADATA
+    token: str | None = _TOKEN
+
+
+class FeedbackEdited(BaseModel):
+    """``200``: the new version is committed."""
+
+    status: Literal["success"]
+    feedback_id: str
+    supersedes: str

@@ -203,3 +203,14 @@ async def test_keyset_pagination_over_the_route(kit: FeedbackKit, surface: Surfa
         assert [item["context"]["trace_id"] for item in only["items"]] == ["p3"]
         assert (await http.get("/feedback/?limit=0", headers=ADMIN)).status_code == 422
         assert (await http.get("/feedback/?cursor=garbage", headers=ADMIN)).status_code == 422
+
+
+def test_fastapi_documents_the_read_routes(kit: FeedbackKit) -> None:
+    app = build("fastapi", kit).app
+    paths = app.openapi()["paths"]
+    assert set(paths["/feedback/{feedback_id}"]) == {"get", "put", "patch", "delete"}
+    stats = paths["/feedback/stats"]["get"]
+    assert {p["name"] for p in stats["parameters"]} >= {"window", "by", "model", "unique"}
+    assert "StatsResponse" in str(stats["responses"]["200"])
+    assert "FeedbackPage" in str(paths["/feedback"]["get"]["responses"]["200"])
+    assert "TimeseriesResponse" in str(paths["/feedback/stats/timeseries"]["get"]["responses"])

@@ -2,7 +2,8 @@
 
 The same routes and JSON as the ASGI endpoint: ``POST /`` (token-authenticated, no CSRF
 cookie needed), ``GET sessions/<id>`` (the caller's own session, or staff), ``GET health``,
-``GET widget.js`` (the browser widget).
+``GET widget.js`` (the browser widget), and the read/admin routes: ``GET stats``,
+``GET stats/timeseries``, ``GET /`` (listing), ``GET/PUT/PATCH/DELETE <feedback_id>``.
 Keep ``FEEDBACK_ASGI["path"]`` equal to where you mount them (check ``feedback_asgi.W005``).
 """
 
@@ -20,7 +21,10 @@ urlpatterns = [
     path("sessions/<str:session_id>", feedback_view, name="session"),
     # the browser widget: {% url "feedback_asgi:widget" %} in a template's <script src>
     path("widget.js", feedback_view, {"route": "/widget.js"}, name="widget"),
-    # The read/admin routes (stats, list, export, dashboard) arrive with later issues:
-    # add them here, wrapped in views.reader_required (staff only).
+    # read/admin routes: staff (or the view permission) only, checked by the endpoint through
+    # the scope flag the view sets; an item's submitter may also read, edit and retract it
+    path("stats", feedback_view, {"route": "/stats"}, name="stats"),
+    path("stats/timeseries", feedback_view, {"route": "/stats/timeseries"}, name="timeseries"),
+    path("<str:feedback_id>", feedback_view, name="item"),
     path("<path:rest>", feedback_view, name="other"),  # JSON 404/405 as the endpoint answers
 ]

@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from feedback_asgi.access import AUTHENTICATED_SCOPE_KEY, READER_SCOPE_KEY
@@ -107,6 +109,21 @@ def _to_response(request: HttpRequest, reply: Reply) -> HttpResponse:
     return response
 
 
+def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
+    middleware = CsrfViewMiddleware(lambda _request: HttpResponse())
+    response: HttpResponse | None = middleware.process_view(
+        request, lambda _request: HttpResponse(), (), {})
+    return response
+
+
+async def _csrf_passes(request: HttpRequest) -> bool:
+    """Staff rights ride on the session cookie: unsafe methods need Django's CSRF check."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return True
+    failure = await sync_to_async(_csrf_failure, thread_sensitive=True)(request)
+    return failure is None
+
+
 @csrf_exempt
 async def feedback_view(request: HttpRequest, route: str = "/", **kwargs: Any) -> HttpResponse:
     """Serve one feedback route (``"/"``, ``"/health"``, ``"/sessions/<id>"``...)."""
@@ -123,9 +140,11 @@ async def feedback_view(request: HttpRequest, route: str = "/", **kwargs: Any) -
             session_id = wanted  # staff may list any session's feedback
     elif "rest" in kwargs:
         route = "/" + str(kwargs["rest"])
+    elif "feedback_id" in kwargs:
+        route = "/" + str(kwargs["feedback_id"])
     scope = _scope(request, session_id)
     # staff (or READ_PERMISSION) get the read/admin routes; other logged-in users get 403
-    if await can_read(request):
+    if await can_read(request) and await _csrf_passes(request):
         scope[READER_SCOPE_KEY] = True
     else:
         user = await _user(request)
