@@ -3,7 +3,8 @@
 Read/admin rights come from ``kit.authorizer(scope)`` (a callable the app passes to its
 ``FeedbackKit``, sync or async), from ``Authorization: Bearer <FEEDBACK_ASGI_ADMIN_TOKEN>``
 (compared in constant time), or from an adapter that authenticated the caller itself
-(Django staff: :data:`READER_SCOPE_KEY` in the scope it builds). With neither configured nobody has them: those routes answer
+(Django staff: :data:`READER_SCOPE_KEY` in the scope it builds), or from the dashboard's
+sign-in cookie (:mod:`feedback_asgi.dashboard.session`; not for cross-origin writes). With neither configured nobody has them: those routes answer
 401. The submitter of an item may edit or retract it (and read it) with the feedback token
 it was submitted with: same trace, same subject (an anonymous token works on its own trace).
 """
@@ -16,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from feedback_asgi.dashboard.session import cookie_grants
 from feedback_asgi.http import HttpError, header
 from feedback_asgi.idempotency import SUBMITTER_METADATA_KEY, fingerprint
 from feedback_asgi.result import Err, Ok
@@ -67,7 +69,8 @@ AUTHENTICATED_SCOPE_KEY = "feedback_asgi.authenticated"
 
 async def is_admin(kit: FeedbackKit, scope: Mapping[str, Any]) -> bool:
     """Whether the request has read/admin rights (admin bearer, adapter, or authorizer)."""
-    if scope.get(READER_SCOPE_KEY) is True or bearer_is_admin(kit, scope):
+    if scope.get(READER_SCOPE_KEY) is True or bearer_is_admin(kit, scope) \
+            or cookie_grants(kit, scope):
         return True
     authorizer: Authorizer | None = getattr(kit, "authorizer", None)
     if authorizer is None:

@@ -24,6 +24,8 @@ WIDGET_PATH = "/widget.js"
 
 ASSETS: dict[str, tuple[str, bytes]] = {
     WIDGET_PATH: ("feedback-widget.js", b"text/javascript; charset=utf-8"),
+    "/dashboard/dashboard.css": ("dashboard.css", b"text/css; charset=utf-8"),
+    "/dashboard/icon.svg": ("dashboard-icon.svg", b"image/svg+xml"),
 }
 """Route below the feedback path -> (file in ``feedback_asgi/static``, content type)."""
 

@@ -8,6 +8,7 @@ mount point under Starlette's ``Mount`` or FastAPI's ``include_router``):
 * ``GET /sessions/{session_id}``: the caller's own session feedback, a JSON list.
 * ``GET /health``: ``kit.health()``, 200 when healthy, else 503.
 * ``GET /widget.js``: the browser widget (:mod:`feedback_asgi.assets`: ETag, 304).
+* ``/dashboard`` (and its sign-in page): the web dashboard (:mod:`feedback_asgi.dashboard`).
 * ``OPTIONS`` on any of them: CORS preflight.
 
 Every other answer is the JSON error ``{"error": {"code", "message", "fields"}}``; nothing
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from feedback_asgi import read_routes
 from feedback_asgi.access import ANONYMOUS_SUBMITTER, SERVER_SUBMITTER, is_admin
 from feedback_asgi.assets import WIDGET_PATH, asset_reply
+from feedback_asgi.dashboard import routes as dashboard
 from feedback_asgi.exceptions import (
     FeedbackError,
     FeedbackValidationError,
@@ -351,6 +353,8 @@ async def _dispatch(
     kit: FeedbackKit, scope: Mapping[str, Any], receive: Any, path: str
 ) -> Reply:
     clean = path.rstrip("/") or "/"
+    if dashboard.owns(clean):
+        return await dashboard.dispatch(kit, scope, receive, clean)
     if read_routes.owns(clean, scope.get("method", "GET")):
         if scope.get("method") == "OPTIONS":
             return _preflight(kit, scope, read_routes.allowed_methods(clean))
