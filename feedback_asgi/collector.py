@@ -162,21 +162,26 @@ class FeedbackCollector:
         names the field, ``Err(StorageUnavailableError)`` means the store is down,
         ``Err(FeedbackProcessingError)`` means a hook failed.
         """
-        await self.hooks.emit(
-            FeedbackSubmittedHook(
-                feedback_type=str(kind),
-                value=value,
-                context=dict(context) if isinstance(context, Mapping) else {},
-                metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
+        hooks = self.hooks
+        if not hooks.quiet:
+            await hooks.emit(
+                FeedbackSubmittedHook(
+                    feedback_type=str(kind),
+                    value=value,
+                    context=dict(context) if isinstance(context, Mapping) else {},
+                    metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
+                )
             )
-        )
         try:
-            item = await self._build(kind, value, context, metadata, comment, supersedes, tombstone)
-            if item_id is not None:
-                item = item.evolve(id=_check_id(item_id))
+            item = await self._build(
+                kind, value, context, metadata, comment, supersedes, tombstone, item_id
+            )
         except FeedbackError as error:
             return Err(error)
-        return await self.hooks.run(item, self._store, before=self._builtin_wrappers)
+        if hooks.quiet and not self._builtin_wrappers:
+            # no hook to run: the chain would only call the final step (same result)
+            return await self._store(item)
+        return await hooks.run(item, self._store, before=self._builtin_wrappers)
 
     async def _build(
         self,
@@ -187,6 +192,7 @@ class FeedbackCollector:
         comment: object,
         supersedes: object,
         tombstone: object,
+        item_id: object = None,
     ) -> FeedbackItem:
         """The item to store; raises ``FeedbackError`` on bad input or an unreadable store."""
         meta = _plain_dict(metadata, "metadata")
@@ -220,11 +226,22 @@ class FeedbackCollector:
             prior = await self._prior(supersedes, kind)
             if context is None:
                 context = prior.context
+        checked_context = check_context(context)
+        if item_id is None:
+            return FeedbackItem(
+                feedback_type=kind,
+                value=value,
+                context=checked_context,
+                metadata=meta,
+                supersedes=supersedes,
+                tombstone=tombstone,
+            )
         return FeedbackItem(
             feedback_type=kind,
             value=value,
-            context=check_context(context),
+            context=checked_context,
             metadata=meta,
+            id=_check_id(item_id),
             supersedes=supersedes,
             tombstone=tombstone,
         )
@@ -259,7 +276,9 @@ class FeedbackCollector:
 
     async def _store(self, item: FeedbackItem) -> HookResult:
         """The innermost step of the hook chain: announce, save, announce."""
-        await self.hooks.emit(FeedbackProcessedHook(item))
+        hooks = self.hooks
+        if not hooks.quiet:
+            await hooks.emit(FeedbackProcessedHook(item))
         try:
             saved = await self.storage.save(item)
         except Exception as error:
@@ -267,8 +286,9 @@ class FeedbackCollector:
             logger.exception("feedback store raised on save")
             saved = Err(StorageUnavailableError(f"feedback store failed: {type(error).__name__}"))
         if isinstance(saved, Ok):
-            await self.hooks.emit(FeedbackStoredHook(item))
-            await self.hooks.emit(FeedbackSubmittedEvent(item.id, str(item.feedback_type)))
+            if not hooks.quiet:
+                await hooks.emit(FeedbackStoredHook(item))
+                await hooks.emit(FeedbackSubmittedEvent(item.id, str(item.feedback_type)))
             return Ok(item)
         reported: object = saved.error if isinstance(saved, Err) else saved
         failure = (

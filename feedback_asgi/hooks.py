@@ -201,6 +201,21 @@ class FeedbackHooks:
         self._wrappers: list[WrappingHook] = []
         self.observer_errors = 0
         """How many observer calls raised (each one is logged)."""
+        self.quiet = self._plain()
+        """True while no observer and no wrapping hook is registered: the collector then
+        skips the hook machinery (payloads, chain) altogether; it behaves the same."""
+
+    def _plain(self) -> bool:
+        # a subclass with its own emit/run always gets the full path
+        cls = type(self)
+        return cls.emit is FeedbackHooks.emit and cls.run is FeedbackHooks.run
+
+    def _refresh_quiet(self) -> None:
+        self.quiet = (
+            self._plain()
+            and not self._wrappers
+            and not any(self._observers.values())
+        )
 
     def subscribe(self, hook_type: type[P], fn: Observer[P]) -> Callable[[], None]:
         """Call ``fn(payload)`` for every payload of ``hook_type``; returns an unsubscribe."""
@@ -208,16 +223,19 @@ class FeedbackHooks:
             raise TypeError(f"cannot subscribe to {hook_type!r}: not a feedback hook type")
         observers = self._observers.setdefault(hook_type, [])
         observers.append(fn)
+        self.quiet = False
 
         def unsubscribe() -> None:
             if fn in observers:
                 observers.remove(fn)
+                self._refresh_quiet()
 
         return unsubscribe
 
     def add_wrapper(self, fn: WrappingHook) -> WrappingHook:
         """Add a wrapping hook after those already added; returns ``fn`` (usable as decorator)."""
         self._wrappers.append(fn)
+        self.quiet = False
         return fn
 
     @property
