@@ -132,7 +132,10 @@ def _read_routes(router: APIRouter, endpoint: FeedbackEndpoint) -> None:
                    openapi_extra={"parameters": [_OWNER_TOKEN]})
     async def feedback_retract(feedback_id: str, request: Request) -> Response:
         return await _answer(endpoint, request, f"/{feedback_id}")
-_OTHER_METHODS = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+_OTHER_METHODS = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "QUERY"]
+"""Every method but POST: the endpoint answers them (JSON 405, not FastAPI's own)."""
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
