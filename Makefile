@@ -8,7 +8,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test lint typecheck pytest bench demo demo-starlette demo-django clean
+.PHONY: test lint typecheck pytest bench soak demo demo-starlette demo-django clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 ## bench: run the benchmarks (not tests; BENCH=middleware runs one); figures go to bench/results/*.json
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH)
+
+## soak: the reliability scenarios at full size (4 workers, 50,000 posts, faults, more schemathesis
+## examples; not in CI; bounded: 15 + 40 min); figures to bench/results/soak.json
+soak: $(STAMP)
+	FEEDBACK_SOAK_EXAMPLES=500 timeout 900 $(BIN)/pytest -q -p no:randomly tests/reliability/test_schema.py
+	timeout 2400 $(BIN)/python -m bench.soak $(POSTS)
 
 ## demo: the FastAPI chat example on http://127.0.0.1:8000 (SQLite ./feedback.db)
 demo: $(STAMP)
