@@ -25,6 +25,9 @@ urlpatterns = [
     # the scope flag the view sets; an item's submitter may also read, edit and retract it
     path("stats", feedback_view, {"route": "/stats"}, name="stats"),
     path("stats/timeseries", feedback_view, {"route": "/stats/timeseries"}, name="timeseries"),
+    # the web dashboard (staff, or the admin token's sign-in page): {% url "feedback_asgi:dashboard" %}
+    path("dashboard", feedback_view, {"route": "/dashboard"}, name="dashboard"),
+    path("dashboard/login", feedback_view, {"route": "/dashboard/login"}, name="dashboard_login"),
     path("<str:feedback_id>", feedback_view, name="item"),
     path("<path:rest>", feedback_view, name="other"),  # JSON 404/405 as the endpoint answers
 ]

@@ -10,15 +10,20 @@ Read and admin views (the later read/admin routes) go behind :func:`reader_requi
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from functools import wraps
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import resolve_url
+from django.urls import NoReverseMatch
 from django.views.decorators.csrf import csrf_exempt
 
 from feedback_asgi.access import AUTHENTICATED_SCOPE_KEY, READER_SCOPE_KEY
+from feedback_asgi.dashboard.routes import LOGIN_URL_SCOPE_KEY
 from feedback_asgi.endpoint import respond
 from feedback_asgi.http import HttpError, Reply
 from feedback_asgi.integrations.django.conf import get_kit
@@ -38,6 +43,7 @@ def _scope(request: HttpRequest, session_id: str | None) -> dict[str, Any]:
         for name, value in request.headers.items()
     ]
     scope: dict[str, Any] = {"type": "http", "method": request.method, "path": request.path,
+                             "scheme": request.scheme,
                              "query_string": request.META.get("QUERY_STRING", "").encode(
                                  "latin-1", "replace"),
                              "headers": headers,
@@ -104,6 +110,9 @@ def _to_response(request: HttpRequest, reply: Reply) -> HttpResponse:
         text = value.decode("latin-1")
         if key.lower() == "content-length" and head:
             continue
+        if key.lower() == "set-cookie":  # Django sends its cookies itself, one header each
+            response.cookies.load(text)
+            continue
         response[key] = f"{response[key]}, {text}" if key.lower() == "vary" and \
             response.has_header(key) else text
     return response
@@ -143,6 +152,9 @@ async def feedback_view(request: HttpRequest, route: str = "/", **kwargs: Any) -
     elif "feedback_id" in kwargs:
         route = "/" + str(kwargs["feedback_id"])
     scope = _scope(request, session_id)
+    if route.startswith("/dashboard"):
+        with suppress(NoReverseMatch):  # the dashboard's sign-in page links to the site login
+            scope[LOGIN_URL_SCOPE_KEY] = resolve_url(settings.LOGIN_URL)
     # staff (or READ_PERMISSION) get the read/admin routes; other logged-in users get 403
     if await can_read(request) and await _csrf_passes(request):
         scope[READER_SCOPE_KEY] = True
