@@ -40,7 +40,7 @@ class Links:
     base: str
     """The feedback path as the browser reached it, e.g. ``/feedback``."""
     export: str | None = None
-    """The fine-tuning export download, ``None`` when there is none."""
+    """The fine-tuning export route (``POST``, NDJSON), ``None`` when there is none."""
     login_url: str | None = None
     """The host app's own sign-in page (Django's ``LOGIN_URL``), if any."""
 
@@ -238,11 +238,14 @@ def _window_nav(links: Links, current: str) -> str:
     return f'<nav class="windows" aria-label="Window"><ul>{"".join(items)}</ul></nav>'
 
 
-def _export(links: Links) -> str:
+def _export(links: Links, data: DashboardData) -> str:
+    # a form POST (the export route's method), its options in the query string, no body;
+    # the sign-in cookie passes because the form posts from this origin
     if links.export is None:
         return ""
-    return (f'<a class="button" href="{esc(links.export)}" download>'
-            "Download the fine-tuning export</a>")
+    action = f"{links.export}?{urlencode({'since': data.since.isoformat()})}"
+    return (f'<form method="post" action="{esc(action)}" class="export">'
+            '<button type="submit">Download the fine-tuning export</button></form>')
 
 
 def dashboard_page(data: DashboardData, links: Links, *, signed_in: bool) -> str:
@@ -253,7 +256,7 @@ def dashboard_page(data: DashboardData, links: Links, *, signed_in: bool) -> str
     return "".join((
         _head(links, "Feedback dashboard"),
         '<body class="fbd"><header class="top"><h1>Feedback dashboard</h1>',
-        _window_nav(links, data.window), _export(links), sign_out, "</header><main>",
+        _window_nav(links, data.window), _export(links, data), sign_out, "</header><main>",
         f'<p class="period">Last {esc(window_name)}: {_when(data.since)} to {_when(data.until)}'
         "</p>",
         f'<section aria-labelledby="h-totals"><h2 id="h-totals">Totals</h2>{_totals(data)}'

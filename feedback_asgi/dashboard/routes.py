@@ -106,7 +106,7 @@ def _links(kit: FeedbackKit, scope: Mapping[str, Any], path: str) -> Links:
     if not _SAFE_BASE.match(base):
         base = kit.config.path.rstrip("/")
     login_url = scope.get(LOGIN_URL_SCOPE_KEY)
-    return Links(base, export=f"{base}/export?kind=finetune",
+    return Links(base, export=f"{base}/export/finetune",
                  login_url=login_url if isinstance(login_url, str) else None)
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -11,7 +15,7 @@ import pytest
 from feedback_asgi.dashboard import session
 from feedback_asgi.dashboard.routes import CSP, LOGIN_ATTEMPTS_PER_MINUTE
 from feedback_asgi.kit import FeedbackKit
-from feedback_asgi.types import FeedbackItem
+from feedback_asgi.types import FeedbackItem, utc_now
 from tests.endpoint.apps import SURFACES, Surface, build, client, error_of
 
 ADMIN_TOKEN = "dashboard-admin-token-0123456789"
@@ -85,6 +89,13 @@ async def test_bearer_sees_the_dashboard(surface: Surface) -> None:
     assert "<script" not in page.text
     assert " style=" not in page.text
     assert 'href="/feedback/dashboard/dashboard.css"' in page.text
+    # the export: a same-origin form POST to the export route, from the window's start
+    export = re.search(r'<form method="post" action="([^"]+)" class="export">', page.text)
+    assert export is not None
+    action = urlsplit(html.unescape(export.group(1)))
+    assert action.path == "/feedback/export/finetune"
+    since = datetime.fromisoformat(parse_qs(action.query)["since"][0])
+    assert abs((utc_now() - since) - timedelta(days=7)) < timedelta(minutes=1)
     assert head.status_code == 200
     assert head.content == b""
     assert css.status_code == 200
