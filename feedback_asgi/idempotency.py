@@ -5,9 +5,12 @@ store's primary key and its UNIQUE ``supersedes`` column settle every race, acro
 worker processes and after a lost response.
 
 * The first vote of a submitter on a trace, for one kind, gets the *slot* id
-  ``uuid5(trace, kind, submitter)``. The common case is therefore one insert, no read.
+  ``derived(trace, kind, submitter)``. The common case is therefore one insert, no read.
 * When the slot exists, the new vote supersedes the chain's latest version; its id is
-  ``uuid5(trace, submitter, Idempotency-Key)`` when the request has a key, else random.
+  ``derived(trace, submitter, Idempotency-Key)`` when the request has a key, else random.
+
+Derived ids are UUID-shaped (version 8, RFC 9562): 122 bits of a personalised BLAKE2b
+digest of the inputs, the same in every process.
   Two concurrent votes name the same predecessor: UNIQUE ``supersedes`` rejects one, which
   re-reads the chain and tries again.
 * A retry with the same key finds its earlier row (by the derived id, or the key's
@@ -37,6 +40,7 @@ __all__ = [
     "SUBMITTER_METADATA_KEY",
     "SaveAttempt",
     "Saved",
+    "derived_id",
     "fingerprint",
     "keyed_id",
     "save_vote",
@@ -49,7 +53,8 @@ IDEMPOTENCY_METADATA_KEY = "idempotency_key"
 SUBMITTER_METADATA_KEY = "submitter"
 """Item metadata key holding the fingerprint of the token's subject."""
 
-_NAMESPACE = uuid.UUID("6f1d9a52-3c57-4f0e-9a3b-8f0d6a1e2c44")
+_PERSON = b"feedback-asgi id"
+_VARIANT = "89ab89ab89ab89ab"  # RFC 9562 variant bits over the digest's nibble
 _MAX_ATTEMPTS = 16
 _BACKOFF_SECONDS = 0.002
 
@@ -75,14 +80,26 @@ def valid_idempotency_key(value: str) -> bool:
     return 0 < len(value) <= 255 and all(32 < ord(char) < 127 for char in value)
 
 
+def derived_id(name: str) -> str:
+    """A deterministic UUID-shaped id (version 8) for ``name``.
+
+    A third of the cost of ``uuid5``: one BLAKE2b digest formatted directly, no UUID object.
+    """
+    digest = hashlib.blake2b(name.encode(), digest_size=16, person=_PERSON).hexdigest()
+    return (
+        f"{digest[:8]}-{digest[8:12]}-8{digest[13:16]}-"
+        f"{_VARIANT[int(digest[16], 16)]}{digest[17:20]}-{digest[20:]}"
+    )
+
+
 def vote_slot_id(trace_id: str, kind: str, submitter: str) -> str:
     """The id of a submitter's first vote of ``kind`` on ``trace_id``."""
-    return str(uuid.uuid5(_NAMESPACE, f"vote\x00{trace_id}\x00{kind}\x00{submitter}"))
+    return derived_id(f"vote\x00{trace_id}\x00{kind}\x00{submitter}")
 
 
 def keyed_id(trace_id: str, submitter: str, key_fingerprint: str) -> str:
     """The id of a later vote sent with an ``Idempotency-Key``."""
-    return str(uuid.uuid5(_NAMESPACE, f"key\x00{trace_id}\x00{submitter}\x00{key_fingerprint}"))
+    return derived_id(f"key\x00{trace_id}\x00{submitter}\x00{key_fingerprint}")
 
 
 def _is_conflict(error: FeedbackError) -> bool:
