@@ -8,7 +8,10 @@ input and answer) PostgreSQL concatenates the finished line from JSON string lit
 ``\\" \\\\ \\b \\f \\n \\r \\t`` and ``\\u00xx`` for other control characters) and Python
 only joins the lines. Any other row comes back as columns and is rendered by the same
 Python code as the generic path (:func:`feedback_asgi.export.records.finetune_line`).
-Skipped rows come back as a reason only.
+Skipped rows come back as a reason only. The rows are ordered in the innermost query (an
+index scan on ``(created_at, id)``) and rendered above it, so PostgreSQL never sorts the
+rendered text. ``OFFSET 0`` keeps each level a real subquery: flattened, every reference
+to ``line`` or ``inp`` would compute it again.
 
 Only the default format takes this path; ``--format openai`` uses the generic one.
 """
@@ -44,24 +47,24 @@ SELECT line, skip, {fallback}
 FROM (
   SELECT *, CASE WHEN skip IS NULL AND jsonb_typeof(inp) = 'string' AND inp <> '""'::jsonb
               AND jsonb_typeof(ans) = 'string' AND ans <> '""'::jsonb
-       THEN '{{"messages":[{{"role":"user","content":' || inp::text
-         || '}},{{"role":"assistant","content":' || ans::text || '}}],"weight":'
-         || CASE sign WHEN 1 THEN $5 WHEN -1 THEN $6 ELSE $7 END
-         || ',"metadata":{{"feedback_id":' || to_json(id)::text
-         || ',"feedback_type":' || to_json(kind)::text
-         || ',"polarity":' || CASE sign WHEN 1 THEN '"positive"' WHEN -1 THEN '"negative"'
-                                  ELSE '"neutral"' END
-         || ',"trace_id":' || coalesce(to_json(trace_id)::text, 'null')
-         || ',"model":' || coalesce(to_json(model)::text, 'null')
-         || ',"provider":' || coalesce(to_json(provider)::text, 'null')
-         || ',"intent":' || coalesce(to_json(intent)::text, 'null')
-         || ',"project":' || coalesce(to_json(project)::text, 'null')
-         || ',"created_at":"' || to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-         || CASE WHEN extract(microseconds FROM created_at) % 1000000 = 0 THEN ''
-                 ELSE to_char(created_at AT TIME ZONE 'UTC', '.US') END
-         || '+00:00","comment":'
-         || CASE WHEN jsonb_typeof(comment) = 'string' THEN comment::text ELSE 'null' END
-         || E'}}}}\\n'
+       THEN concat('{{"messages":[{{"role":"user","content":', inp::text,
+         '}},{{"role":"assistant","content":', ans::text, '}}],"weight":',
+         CASE sign WHEN 1 THEN $5 WHEN -1 THEN $6 ELSE $7 END,
+         ',"metadata":{{"feedback_id":', to_json(id)::text,
+         ',"feedback_type":', to_json(kind)::text,
+         ',"polarity":', CASE sign WHEN 1 THEN '"positive"' WHEN -1 THEN '"negative"'
+                              ELSE '"neutral"' END,
+         ',"trace_id":', coalesce(to_json(trace_id)::text, 'null'),
+         ',"model":', coalesce(to_json(model)::text, 'null'),
+         ',"provider":', coalesce(to_json(provider)::text, 'null'),
+         ',"intent":', coalesce(to_json(intent)::text, 'null'),
+         ',"project":', coalesce(to_json(project)::text, 'null'),
+         ',"created_at":"', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS'),
+         CASE WHEN extract(microseconds FROM created_at) % 1000000 = 0 THEN ''
+              ELSE to_char(created_at AT TIME ZONE 'UTC', '.US') END,
+         '+00:00","comment":',
+         CASE WHEN jsonb_typeof(comment) = 'string' THEN comment::text ELSE 'null' END,
+         E'}}}}\\n')
        END AS line
   FROM (
     SELECT id, kind, created_at, trace_id, model, provider, intent, project, sign,
@@ -71,11 +74,15 @@ FROM (
            metadata -> 'comment' AS comment,
            CASE WHEN sign IS NULL THEN 'not_applicable'
                 WHEN sign = 0 AND NOT $8 THEN 'neutral' END AS skip
-    FROM (SELECT *, {sign} AS sign FROM ai_feedback
-          WHERE is_live AND created_at >= $1 AND created_at < $2{filters}) AS live
+    FROM (SELECT id, kind, created_at, trace_id, model, provider, intent, project, value,
+                 context, metadata, {sign} AS sign
+          FROM ai_feedback
+          WHERE is_live AND created_at >= $1 AND created_at < $2{filters}
+          ORDER BY created_at, id) AS live
+    OFFSET 0
   ) AS shaped
+  OFFSET 0
 ) AS rendered
-ORDER BY created_at, id
 """
 
 
