@@ -55,6 +55,7 @@ from feedback_asgi.idempotency import (
 )
 from feedback_asgi.middleware import session_id_from_scope
 from feedback_asgi.ratelimit import check_rate_limit
+from feedback_asgi.redaction import within_bounds
 from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.submission import Submission, parse_submission
 from feedback_asgi.tokens import TokenClaims, TokenError
@@ -232,9 +233,15 @@ async def _rated_exchange(kit: FeedbackKit, claims: TokenClaims) -> dict[str, An
     return context
 
 
-def _metadata(kit: FeedbackKit, submission: Submission) -> dict[str, Any]:
+def _metadata(kit: FeedbackKit, submission: Submission, body: bytes) -> dict[str, Any]:
     # the collector validates it (JSON-safe, no NUL...); configured secret keys never stored
-    metadata: dict[str, Any] = kit.capture_settings.redactor.redact_value(submission.metadata)
+    redactor = kit.capture_settings.redactor
+    metadata: dict[str, Any]
+    if redactor.is_clean(body) and within_bounds(body):
+        # nothing in the body can be redacted: the walk would return an equal copy
+        metadata = dict(submission.metadata)
+    else:
+        metadata = redactor.redact_value(submission.metadata)
     metadata.pop(IDEMPOTENCY_METADATA_KEY, None)
     metadata["source"] = "http"
     return metadata
@@ -264,7 +271,7 @@ async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> R
         claims = _claims(kit, token, submission.trace_id)
         submitter = fingerprint(claims.subject) if claims.subject else ANONYMOUS_SUBMITTER
     trace_id = claims.trace_id
-    metadata = _metadata(kit, submission)
+    metadata = _metadata(kit, submission, body)
     metadata[SUBMITTER_METADATA_KEY] = submitter
     key_fingerprint = fingerprint(key) if key is not None else None
     if key_fingerprint is not None:
