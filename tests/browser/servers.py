@@ -17,6 +17,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "browser-tests-feedback-secret-0123456789"
+ADMIN_TOKEN = "browser-tests-admin-token-0123456789"
+"""FEEDBACK_ASGI_ADMIN_TOKEN of every served app: signs in on the dashboard."""
 DJANGO_USER, DJANGO_PASSWORD = "alice", "browser-test-password-42"
 START_TIMEOUT = 30.0
 
@@ -56,7 +58,8 @@ def free_port() -> int:
 
 
 def _environment(name: str, database: Path) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDBACK_ASGI_SECRET_KEY": SECRET}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDBACK_ASGI_SECRET_KEY": SECRET,
+           "FEEDBACK_ASGI_ADMIN_TOKEN": ADMIN_TOKEN}
     env.pop("FEEDBACK_ASGI_REDIS_URL", None)
     if name == "django":
         env.update(DJANGO_SETTINGS_MODULE="example_apps.django_site.settings",
