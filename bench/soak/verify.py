@@ -93,7 +93,8 @@ def _judge(fault: FaultReport, load: LoadResult, stored_ids: set[str],
     ``next_fault``: when the next fault started (its effects are not this one's).
     """
     start, end = fault.started, fault.ended
-    during = [a for a in load.answers if start + 0.5 <= a.at <= end]
+    # requests sent once the fault was on and answered before it ended
+    during = [a for a in load.answers if start + 0.2 <= a.at - a.seconds and a.at <= end]
     chats_during = [a for a in during if a.route == "chat"]
     posts_during = [a for a in during if a.route == "post" and a.status is not None]
     acked_after = [p for p in load.acked if p.acked_at is not None and p.acked_at > end]
