@@ -79,12 +79,16 @@ def _otel_trace_id_getter() -> Callable[[], str | None] | None:
         return None
 
     proxy = trace.ProxyTracerProvider
+    current_span = trace.get_current_span
+    invalid = trace.INVALID_SPAN
 
     def current_trace_id() -> str | None:
-        # without an SDK provider no span can be recording: skip the costly context lookup
-        if isinstance(trace.get_tracer_provider(), proxy):
+        # the span lookup is one ContextVar read; the provider check (an os.environ
+        # lookup while none is set) only runs when some span is current
+        span = current_span()
+        if span is invalid or isinstance(trace.get_tracer_provider(), proxy):
             return None
-        context = trace.get_current_span().get_span_context()
+        context = span.get_span_context()
         return format(context.trace_id, "032x") if context.is_valid else None
 
     return current_trace_id
