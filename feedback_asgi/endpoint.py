@@ -9,6 +9,7 @@ mount point under Starlette's ``Mount`` or FastAPI's ``include_router``):
 * ``GET /health``: ``kit.health()``, 200 when healthy, else 503.
 * ``GET /widget.js``: the browser widget (:mod:`feedback_asgi.assets`: ETag, 304).
 * ``/dashboard`` (and its sign-in page): the web dashboard (:mod:`feedback_asgi.dashboard`).
+* ``POST /export``: training data streamed as NDJSON (:mod:`feedback_asgi.export_route`).
 * ``OPTIONS`` on any of them: CORS preflight.
 
 Every other answer is the JSON error ``{"error": {"code", "message", "fields"}}``; nothing
@@ -25,7 +26,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from feedback_asgi import read_routes
+from feedback_asgi import export_route, read_routes
 from feedback_asgi.access import ANONYMOUS_SUBMITTER, SERVER_SUBMITTER, is_admin
 from feedback_asgi.assets import WIDGET_PATH, asset_reply
 from feedback_asgi.dashboard import routes as dashboard
@@ -441,7 +442,11 @@ class FeedbackEndpoint:
             return
         kit = self.kit
         prefix = self.prefix if self.prefix is not None else kit.config.path
-        reply = await respond(kit, scope, receive, route_path(scope, prefix))
+        path = route_path(scope, prefix)
+        if export_route.owns(path):  # streamed, so not a Reply
+            await export_route.serve_export(kit, scope, receive, send, path)
+            return
+        reply = await respond(kit, scope, receive, path)
         if reply is not None:
             await reply.send(send, head=scope.get("method") == "HEAD")
 

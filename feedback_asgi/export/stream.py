@@ -9,7 +9,7 @@ On PostgreSQL with asyncpg the finetune export takes a fast path
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from feedback_asgi.export.exchange import answer_text, corrected_text, polarity, prompt_messages
@@ -30,7 +30,7 @@ async def export_chunks(
     report: ExportReport | None = None,
     *,
     fast_path: bool = True,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """The export's lines, a batch at a time (each chunk ends with ``"\\n"``).
 
     ``options`` without ``until`` is resolved when the stream starts (see

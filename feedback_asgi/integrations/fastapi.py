@@ -24,6 +24,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from feedback_asgi import export_route
 from feedback_asgi.context import FeedbackContext
 from feedback_asgi.endpoint import FeedbackEndpoint, respond
 from feedback_asgi.integrations.schemas import (
@@ -155,10 +156,42 @@ class _ReplyResponse(Response):
 
 
 async def _answer(endpoint: FeedbackEndpoint, request: Request, path: str) -> Response:
+    if export_route.owns(path):  # streamed: the same answers as the other surfaces
+        return _ExportResponse(endpoint, path)
     reply = await respond(endpoint.kit, request.scope, request.receive, path)
     if reply is None:  # the client left before its body arrived; nobody reads this
         return Response(status_code=400)
     return _ReplyResponse(reply.status, reply.body, reply.header_list())
+
+
+class _ExportResponse(Response):
+    """Streams the export straight from the neutral route (no buffering)."""
+
+    def __init__(self, endpoint: FeedbackEndpoint, path: str) -> None:
+        super().__init__()
+        self._endpoint = endpoint
+        self._path = path
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await export_route.serve_export(self._endpoint.kit, scope, receive, send, self._path)
+
+
+def _export_route(router: APIRouter, endpoint: FeedbackEndpoint) -> None:
+    """``POST /export`` and ``POST /export/{kind}``: NDJSON (admin only)."""
+    described = {"description": "Training data, one JSON object per line",
+                 "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+
+    @router.post("/export", response_model=None, summary="Export training data (NDJSON)",
+                 description=_RIGHTS + " Options as query parameters or a JSON body: kind, "
+                 "format, since, until, model, intent, project, include_neutral, weights.",
+                 responses={200: described, **_errors(401, 403, 422, 503)})
+    async def feedback_export(request: Request) -> Response:
+        return _ExportResponse(endpoint, "/export")
+
+    @router.post("/export/{kind}", response_model=None, summary="Export one kind (NDJSON)",
+                 description=_RIGHTS, responses={200: described, **_errors(401, 403, 422, 503)})
+    async def feedback_export_kind(kind: str, request: Request) -> Response:
+        return _ExportResponse(endpoint, f"/export/{kind}")
 
 
 async def get_feedback_context(request: Request) -> AsyncIterator[FeedbackContext]:
@@ -245,6 +278,8 @@ def feedback_router(kit: FeedbackKit | None = None) -> APIRouter:
         return await _answer(endpoint, request, "/health")
 
     _read_routes(router, endpoint)
+
+    _export_route(router, endpoint)
 
     # JSON 404/405 (and CORS preflights) for everything else below the prefix
     @router.api_route("", methods=_OTHER_METHODS, include_in_schema=False)
