@@ -326,7 +326,11 @@ class FeedbackMiddleware:
                 if not more_body and sse_event:
                     await self._send_last_sse(capture, message, body, sse_tail, send)
                 else:
-                    await self._forward(capture, send, message)
+                    try:  # _forward, inlined on the hot path
+                        await send(message)
+                    except OSError:
+                        capture.client_disconnected = True
+                        raise
                 try:
                     if body:
                         sse = capture.sse
@@ -347,7 +351,11 @@ class FeedbackMiddleware:
                     trailers = bool(message.get("trailers", False))
                 except Exception as exc:
                     errors.record("response_headers", exc)
-                await self._forward(capture, send, message)
+                try:  # _forward, inlined on the hot path
+                    await send(message)
+                except OSError:
+                    capture.client_disconnected = True
+                    raise
             elif message_type == "http.response.trailers":
                 await self._forward(capture, send, message)
                 if not message.get("more_trailers", False):
