@@ -10,6 +10,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connections
 from django.test import Client
 
@@ -130,17 +131,28 @@ def test_feedback_stats_and_export_commands(tmp_path: Path) -> None:
     _seed()
     out = StringIO()
     call_command("feedback_stats", "--json", stdout=out)
-    figures = json.loads(out.getvalue())
+    figures = json.loads(out.getvalue())["totals"]
     assert figures["total_count"] == 3
-    assert figures["count_by_type"] == {"thumbs": 1, "correction": 1, "rating": 1}
+    assert figures["count_by_type"] == {"correction": 1, "rating": 1, "thumbs": 1}
     assert figures["average_rating"] == 2.0
     by_model = StringIO()
-    call_command("feedback_stats", "--json", "--model", "m2", stdout=by_model)
-    assert json.loads(by_model.getvalue())["total_count"] == 1
+    call_command("feedback_stats", "--json", "--by", "model", stdout=by_model)
+    groups = {g["key"]: g["total_count"] for g in json.loads(by_model.getvalue())["groups"]}
+    assert groups == {"m1": 2, "m2": 1}
     target = tmp_path / "out.jsonl"
-    call_command("feedback_export", "--model", "m1", "--out", str(target), stderr=StringIO())
-    lines = target.read_text().splitlines()
-    assert sorted(json.loads(line)["feedback_type"] for line in lines) == ["rating", "thumbs"]
+    # the CLI's export: only the thumbs has an exchange; the rating (2: negative) has none
+    call_command("feedback_export", "finetune", "--model", "m1", "--out", str(target),
+                 stderr=StringIO())
+    (line,) = [json.loads(line) for line in target.read_text().splitlines()]
+    assert line["messages"] == [{"role": "user", "content": "question one"},
+                                {"role": "assistant", "content": "answer one"}]
+    assert (line["weight"], line["metadata"]["comment"]) == (2.0, "lovely answer")
+    kto = StringIO()
+    call_command("feedback_export", "kto", stdout=kto, stderr=StringIO())
+    assert json.loads(kto.getvalue())["label"] is True
+    with pytest.raises(CommandError, match="openai format"):
+        call_command("feedback_export", "labels", "--format", "openai", stderr=StringIO())
     future = StringIO()
-    call_command("feedback_export", "--since", "2999-01-01", stdout=future, stderr=StringIO())
+    call_command("feedback_export", "--since", "2999-01-01", "--until", "2999-01-02",
+                 stdout=future, stderr=StringIO())
     assert future.getvalue() == ""

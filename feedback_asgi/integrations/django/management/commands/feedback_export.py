@@ -1,44 +1,86 @@
-"""``manage.py feedback_export [--since T] [--until T] [--model M] [--out FILE]``: JSON Lines."""
+"""``manage.py feedback_export KIND``: the same export, options and lines as ``feedback-asgi export``.
+
+    manage.py feedback_export finetune|preferences|kto|labels [--format openai] [--since T]
+        [--until T] [--model M] [--intent I] [--project P] [--include-neutral]
+        [--positive-weight W] [--negative-weight W] [--out FILE]
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from feedback_asgi.exceptions import FeedbackValidationError, StorageUnavailableError
+from feedback_asgi.export import (
+    ExportFormat,
+    ExportKind,
+    ExportOptions,
+    ExportReport,
+    parse_moment,
+    write_export,
+)
 from feedback_asgi.integrations.django.conf import build_kit
-from feedback_asgi.integrations.django.reports import export_jsonl, parse_moment
 
 
 class Command(BaseCommand):
-    help = "Export live feedback items as JSON Lines, oldest first."
+    help = "Export live feedback as JSON Lines for a trainer (last 7 days by default)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--since", help="ISO 8601 start (inclusive)")
-        parser.add_argument("--until", help="ISO 8601 end (exclusive)")
+        parser.add_argument("kind", nargs="?", default=ExportKind.FINETUNE.value,
+                            choices=[kind.value for kind in ExportKind])
+        parser.add_argument("--format", default=ExportFormat.DEFAULT.value,
+                            choices=[fmt.value for fmt in ExportFormat])
+        parser.add_argument("--since", help="ISO 8601 start (default: 7 days ago)")
+        parser.add_argument("--until", help="ISO 8601 end, excluded (default: now)")
         parser.add_argument("--model")
+        parser.add_argument("--intent")
+        parser.add_argument("--project")
+        parser.add_argument("--include-neutral", action="store_true")
+        parser.add_argument("--positive-weight", type=float, default=2.0)
+        parser.add_argument("--negative-weight", type=float, default=0.5)
         parser.add_argument("--out", default="-", help="file to write ('-': standard output)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            since, until = parse_moment(options["since"]), parse_moment(options["until"])
+            export_options = ExportOptions(
+                kind=options["kind"], format=options["format"],
+                since=parse_moment(options["since"]), until=parse_moment(options["until"]),
+                model=options["model"], intent=options["intent"], project=options["project"],
+                include_neutral=options["include_neutral"],
+                positive_weight=options["positive_weight"],
+                negative_weight=options["negative_weight"],
+            ).resolved()
+        except FeedbackValidationError as exc:
+            raise CommandError(exc.message) from None
         except ValueError as exc:
-            raise CommandError(f"bad date: {exc}") from None
+            raise CommandError(str(exc)) from None
         kit = build_kit()
-        out = options["out"]
 
-        async def run(write: Any) -> int:
+        async def run(write: Any) -> ExportReport:
             try:
-                return await export_jsonl(kit.store, write, since=since, until=until,
-                                          model=options["model"])
+                return await write_export(kit.store, export_options, write)
             finally:
                 await kit.store.close()
 
-        if out == "-":
-            count = asyncio.run(run(self.stdout.write if self.stdout else sys.stdout.write))
-        else:
-            with open(out, "w", encoding="utf-8") as handle:
-                count = asyncio.run(run(handle.write))
-        self.stderr.write(f"exported {count} items")
+        out = options["out"]
+        try:
+            if out == "-":
+                report = asyncio.run(run(self.stdout.write if self.stdout else sys.stdout.write))
+            else:
+                partial = out + ".partial"
+                try:
+                    with open(partial, "w", encoding="utf-8", newline="\n") as handle:
+                        report = asyncio.run(run(handle.write))
+                except BaseException:
+                    if os.path.exists(partial):
+                        os.unlink(partial)
+                    raise
+                os.replace(partial, out)
+        except StorageUnavailableError as exc:
+            raise CommandError(exc.message) from None
+        self.stderr.write(f"{report.written} lines from {report.scanned} rows "
+                          f"(skipped: {dict(sorted(report.skipped.items()))})")

@@ -1,4 +1,8 @@
-"""``manage.py feedback_stats [--window-hours H] [--since T] [--until T] [--model M] [--json]``."""
+"""``manage.py feedback_stats``: the figures of ``feedback-asgi stats`` (analytics), as text or JSON.
+
+    manage.py feedback_stats [--window 7d] [--by model] [--since T] [--until T]
+        [--model M] [--provider P] [--intent I] [--project P] [--json]
+"""
 
 from __future__ import annotations
 
@@ -8,39 +12,52 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from feedback_asgi.analytics import GROUP_KEYS, StatsReport, feedback_stats
+from feedback_asgi.exceptions import FeedbackValidationError, StorageUnavailableError
+from feedback_asgi.export import parse_moment
 from feedback_asgi.integrations.django.conf import build_kit
-from feedback_asgi.integrations.django.reports import parse_moment, stats
 
 
 class Command(BaseCommand):
-    help = "Feedback figures over live items: counts by type, average rating, thumbs."
+    help = "Feedback figures over live items: counts by type, average rating, thumbs-up rate."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--window-hours", type=float, default=24.0)
+        parser.add_argument("--window", default="7d", help="90m, 24h, 7d, 30d, 2w...")
+        parser.add_argument("--by", choices=list(GROUP_KEYS))
         parser.add_argument("--since", help="ISO 8601 start (inclusive); overrides the window")
-        parser.add_argument("--until", help="ISO 8601 end (exclusive)")
-        parser.add_argument("--model")
-        parser.add_argument("--provider")
-        parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.add_argument("--until", help="ISO 8601 end (exclusive; default now)")
+        for name in ("model", "provider", "intent", "project"):
+            parser.add_argument(f"--{name}")
+        parser.add_argument("--json", action="store_true", help="print the routes' JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             since, until = parse_moment(options["since"]), parse_moment(options["until"])
         except ValueError as exc:
-            raise CommandError(f"bad date: {exc}") from None
+            raise CommandError(str(exc)) from None
         kit = build_kit()
 
-        async def run() -> dict[str, Any]:
+        async def run() -> StatsReport:
             try:
-                return await stats(kit.store, window_hours=options["window_hours"],
-                                   model=options["model"], provider=options["provider"],
-                                   since=since, until=until)
+                return await feedback_stats(
+                    kit.store, window=options["window"], since=since, until=until,
+                    by=options["by"], model=options["model"], provider=options["provider"],
+                    intent=options["intent"], project=options["project"])
             finally:
                 await kit.store.close()
 
-        figures = asyncio.run(run())
+        try:
+            report = asyncio.run(run())
+        except (FeedbackValidationError, StorageUnavailableError) as exc:
+            raise CommandError(exc.message) from None
         if options["json"]:
-            self.stdout.write(json.dumps(figures))
+            self.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False))
             return
-        for key, value in figures.items():
-            self.stdout.write(f"{key}: {value}")
+        groups = list(report.groups)
+        for group in groups if report.by else groups[:1]:
+            label = (group.key or "(none)") if report.by else "all"
+            figures = group.to_dict()
+            self.stdout.write(f"{label}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+        if report.by and report.totals is not None:
+            totals = report.totals.to_dict()
+            self.stdout.write("total: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
