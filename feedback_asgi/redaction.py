@@ -150,7 +150,11 @@ class Redactor:
         its JSON also needs no walk.
         """
         key_bytes = self._key_bytes
-        if key_bytes is None or not data.isascii():
+        if key_bytes is None:
+            return False
+        if not data:  # most GET requests: no key can hide in no bytes
+            return True
+        if not data.isascii():
             return False
         lowered = data.lower()
         if b"\\" in lowered and b"\\u" in lowered:

@@ -41,3 +41,19 @@ def test_otel_trace_id_matches_the_provider_first_check(
             got, expected = getter(), _reference(span)
     assert got == expected
     assert (got is not None) == (sdk and span is SPAN)
+
+
+# Redactor.is_clean: the empty-body shortcut
+
+
+def test_empty_body_is_clean_exactly_when_the_keys_are_searchable() -> None:
+    from feedback_asgi.redaction import Redactor
+
+    assert Redactor(["password", "token"]).is_clean(b"") is True
+    assert Redactor([]).is_clean(b"") is True
+    # non-ASCII keys cannot be searched bytewise: never clean, empty or not
+    assert Redactor(["pässword"]).is_clean(b"") is False
+    assert Redactor(["pässword"]).is_clean(b"{}") is False
+    # and a non-empty body still goes through the search
+    assert Redactor(["token"]).is_clean(b'{"token": 1}') is False
+    assert Redactor(["token"]).is_clean(b'{"tokens": 1}') is True
