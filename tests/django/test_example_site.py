@@ -42,4 +42,4 @@ def test_example_site_end_to_end(tmp_path: Path) -> None:
     outcome = json.loads(run(tmp_path, "shell", "-c", SCRIPT).strip().splitlines()[-1])
     assert outcome == {"reply": local_model("hello big world"), "vote": 201}
     figures = json.loads(run(tmp_path, "feedback_stats", "--json"))
-    assert figures["thumbs_up"] == 1
+    assert figures["totals"]["thumbs_up"] == 1
