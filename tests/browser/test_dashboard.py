@@ -3,6 +3,8 @@ just sent (escaped, never run), download the export; Django staff see it through
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -45,7 +47,7 @@ def negative_card(page: Any, message: str) -> Any:
         has=page.locator(".input pre", has_text=message))
 
 
-async def test_sign_in_and_see_the_new_negative_feedback_as_text(
+async def test_sign_in_see_the_new_negative_feedback_as_text_and_download_the_export(
     served: dict[str, ServedApp], stores: dict[str, Any], browser_page: BrowserPage,
     tmp_path: Path,
 ) -> None:
@@ -79,6 +81,20 @@ async def test_sign_in_and_see_the_new_negative_feedback_as_text(
     down = int(await page.locator('dd[data-figure="thumbs_down"]').inner_text())
     assert total >= 1
     assert down >= 1
+
+    # the export: a form POST from this page, the sign-in cookie is its credential
+    async with page.expect_download() as pending:
+        await page.get_by_role("button", name="Download the fine-tuning export").click()
+    download = await pending.value
+    assert download.suggested_filename.endswith(".jsonl")
+    saved = await download.path()
+    lines = (await asyncio.to_thread(Path(saved).read_text, "utf-8")).splitlines()
+    records = [json.loads(line) for line in lines]
+    assert records
+    rated = [r for r in records if r["messages"][-1]["content"] == answer.text]
+    assert len(rated) == 1
+    assert {"role": "user", "content": message} in rated[0]["messages"]
+    assert rated[0]["weight"] < 1  # a thumbs-down: a down-weighted example
 
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_url(app.url + "/feedback/dashboard/login")

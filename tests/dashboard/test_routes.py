@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import time
 from datetime import datetime, timedelta
@@ -263,3 +264,32 @@ async def test_methods(kit: FeedbackKit) -> None:
     assert get_logout.status_code == 405
     assert options.status_code == 204
     assert "POST" in options.headers["allow"]
+
+
+async def test_the_export_form_downloads_ndjson_with_the_sign_in_cookie(
+    surface: Surface, kit: FeedbackKit
+) -> None:
+    context = {"trace_id": "t-export", "input": "the question", "output": "the answer"}
+    assert (await kit.store.save(FeedbackItem("thumbs", -1, context))).is_ok()
+    async with client(surface.app) as http:
+        cookie = set_cookie_attributes(await sign_in(http))
+        http.cookies.clear()  # sent by hand below, and left out where it should be
+        page = await http.get("/feedback/dashboard",
+                              headers={"Cookie": f"{session.COOKIE_NAME}={cookie['value']}"})
+        export = re.search(r'<form method="post" action="([^"]+)" class="export">', page.text)
+        assert export is not None
+        # what the browser sends for the form: no fields, its own origin, the cookie
+        form = {"Content-Type": "application/x-www-form-urlencoded", **SAME_ORIGIN,
+                "Cookie": f"{session.COOKIE_NAME}={cookie['value']}"}
+        action = html.unescape(export.group(1))
+        response = await http.post(action, content=b"", headers=form)
+        anonymous = await http.post(action, content=b"",
+                                    headers={k: v for k, v in form.items() if k != "Cookie"})
+        foreign = await http.post(action, content=b"", headers={**form, "Origin": "https://evil.test"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/x-ndjson"
+    assert "attachment" in response.headers["content-disposition"]
+    records = [json.loads(line) for line in response.text.splitlines()]
+    assert [r["messages"][-1]["content"] for r in records] == ["the answer"]
+    assert anonymous.status_code == 401
+    assert foreign.status_code == 401
