@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CSP",
     "DASHBOARD_PATH",
+    "EXPORT_SCOPE_KEY",
     "LOGIN_URL_SCOPE_KEY",
     "HtmlReply",
     "dispatch",
@@ -49,6 +50,8 @@ logger = logging.getLogger("feedback_asgi")
 DASHBOARD_PATH = "/dashboard"
 LOGIN_URL_SCOPE_KEY = "feedback_asgi.login_url"
 """Scope key with the host app's sign-in URL, linked from the token sign-in page."""
+EXPORT_SCOPE_KEY = "feedback_asgi.export"
+"""Scope key an adapter sets to ``False`` when it does not serve the export route (no button)."""
 CSP = (b"default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
        b"form-action 'self'; frame-ancestors 'none'")
 LOGIN_ATTEMPTS_PER_MINUTE = 10
@@ -106,7 +109,8 @@ def _links(kit: FeedbackKit, scope: Mapping[str, Any], path: str) -> Links:
     if not _SAFE_BASE.match(base):
         base = kit.config.path.rstrip("/")
     login_url = scope.get(LOGIN_URL_SCOPE_KEY)
-    return Links(base, export=f"{base}/export/finetune",
+    export = None if scope.get(EXPORT_SCOPE_KEY) is False else f"{base}/export/finetune"
+    return Links(base, export=export,
                  login_url=login_url if isinstance(login_url, str) else None)
 
 

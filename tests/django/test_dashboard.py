@@ -29,6 +29,7 @@ def test_staff_see_the_dashboard_others_are_sent_to_sign_in() -> None:
     assert page["Content-Security-Policy"].startswith("default-src 'self'")
     assert "<h1>Feedback dashboard</h1>" in page.content.decode()
     assert "Sign out" not in page.content.decode()  # Django's own session, not the token's
+    assert "/feedback/export" not in page.content.decode()  # no export route under Django
 
     anonymous = Client()
     browser = anonymous.get("/feedback/dashboard", **HTML)

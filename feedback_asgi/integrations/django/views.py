@@ -23,7 +23,7 @@ from django.urls import NoReverseMatch
 from django.views.decorators.csrf import csrf_exempt
 
 from feedback_asgi.access import AUTHENTICATED_SCOPE_KEY, READER_SCOPE_KEY
-from feedback_asgi.dashboard.routes import LOGIN_URL_SCOPE_KEY
+from feedback_asgi.dashboard.routes import EXPORT_SCOPE_KEY, LOGIN_URL_SCOPE_KEY
 from feedback_asgi.endpoint import respond
 from feedback_asgi.http import HttpError, Reply
 from feedback_asgi.integrations.django.conf import get_kit
@@ -153,6 +153,7 @@ async def feedback_view(request: HttpRequest, route: str = "/", **kwargs: Any) -
         route = "/" + str(kwargs["feedback_id"])
     scope = _scope(request, session_id)
     if route.startswith("/dashboard"):
+        scope[EXPORT_SCOPE_KEY] = False  # no streamed export through Django's views (yet)
         with suppress(NoReverseMatch):  # the dashboard's sign-in page links to the site login
             scope[LOGIN_URL_SCOPE_KEY] = resolve_url(settings.LOGIN_URL)
     # staff (or READ_PERMISSION) get the read/admin routes; other logged-in users get 403
