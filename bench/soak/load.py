@@ -17,6 +17,9 @@ from typing import Any
 
 import httpx
 
+PROBE_INTERVAL_SECONDS = 0.05
+"""How often the app-route probe asks while the load runs."""
+
 KINDS: tuple[tuple[str, Any], ...] = (("thumbs", "up"), ("rating", 4), ("text", "soak comment"))
 
 
@@ -185,6 +188,24 @@ class LoadClient:
                 self.result.posts.append(post)
                 await self.post(http, post, value)
 
+    async def _probe(self, stop: asyncio.Event) -> None:
+        """Keep asking the app's own route on a connection of its own, so that every fault
+        window has app-route answers to judge even while every runner waits on a retry."""
+        async with self.client() as http:
+            count = 0
+            while not stop.is_set() and time.monotonic() < self._deadline:
+                started = time.monotonic()
+                try:
+                    response = await http.post(
+                        "/chat", json={"message": f"{self.run_id} probe {count}"}
+                    )
+                except httpx.TransportError as exc:
+                    self._note("chat", started, None, exc)
+                else:
+                    self._note("chat", started, response)
+                count += 1
+                await asyncio.sleep(PROBE_INTERVAL_SECONDS)
+
     def set_deadline(self, seconds: float) -> None:
         """Stop retrying ``seconds`` from now."""
         self._deadline = time.monotonic() + seconds
@@ -193,8 +214,16 @@ class LoadClient:
         """Obtain ``traces`` answers and post on each, within ``seconds`` at most."""
         self.result.started = time.monotonic()
         self._deadline = self.result.started + seconds
-        async with self.client() as http:
-            await asyncio.gather(*(self._runner(http, traces) for _ in range(self.concurrency)))
+        stop = asyncio.Event()
+        probe = asyncio.create_task(self._probe(stop))
+        try:
+            async with self.client() as http:
+                await asyncio.gather(
+                    *(self._runner(http, traces) for _ in range(self.concurrency))
+                )
+        finally:
+            stop.set()
+            await probe
         self.result.finished = time.monotonic()
         self.result.deadline_hit = self._next < traces or self.result.finished >= self._deadline
         return self.result
