@@ -43,6 +43,13 @@ class Links:
     """The fine-tuning export route (``POST``, NDJSON), ``None`` when there is none."""
     login_url: str | None = None
     """The host app's own sign-in page (Django's ``LOGIN_URL``), if any."""
+    form_fields: tuple[tuple[str, str], ...] = ()
+    """Hidden ``(name, value)`` fields of the page's POST forms (Django's CSRF token)."""
+
+    def hidden_fields(self) -> str:
+        """:attr:`form_fields` as hidden inputs."""
+        return "".join(f'<input type="hidden" name="{esc(name)}" value="{esc(value)}">'
+                       for name, value in self.form_fields)
 
     @property
     def dashboard(self) -> str:
@@ -239,12 +246,14 @@ def _window_nav(links: Links, current: str) -> str:
 
 
 def _export(links: Links, data: DashboardData) -> str:
-    # a form POST (the export route's method), its options in the query string, no body;
-    # the sign-in cookie passes because the form posts from this origin
+    # a form POST (the export route's method), its options in the query string, no fields
+    # but the hidden ones an adapter asks for;
+    # the sign-in cookie passes because the form posts from this origin; Django staff
+    # rights need Django's CSRF token, one of the hidden fields there
     if links.export is None:
         return ""
     action = f"{links.export}?{urlencode({'since': data.since.isoformat()})}"
-    return (f'<form method="post" action="{esc(action)}" class="export">'
+    return (f'<form method="post" action="{esc(action)}" class="export">{links.hidden_fields()}'
             '<button type="submit">Download the fine-tuning export</button></form>')
 
 
@@ -252,7 +261,8 @@ def dashboard_page(data: DashboardData, links: Links, *, signed_in: bool) -> str
     """The whole dashboard page for ``data``."""
     window_name = _WINDOW_NAMES.get(data.window, data.window)
     sign_out = (f'<form method="post" action="{esc(links.asset("logout"))}" class="sign-out">'
-                '<button type="submit">Sign out</button></form>') if signed_in else ""
+                f'{links.hidden_fields()}<button type="submit">Sign out</button></form>'
+                ) if signed_in else ""
     return "".join((
         _head(links, "Feedback dashboard"),
         '<body class="fbd"><header class="top"><h1>Feedback dashboard</h1>',

@@ -39,6 +39,7 @@ __all__ = [
     "CSP",
     "DASHBOARD_PATH",
     "EXPORT_SCOPE_KEY",
+    "FORM_FIELDS_SCOPE_KEY",
     "LOGIN_URL_SCOPE_KEY",
     "HtmlReply",
     "dispatch",
@@ -52,6 +53,9 @@ LOGIN_URL_SCOPE_KEY = "feedback_asgi.login_url"
 """Scope key with the host app's sign-in URL, linked from the token sign-in page."""
 EXPORT_SCOPE_KEY = "feedback_asgi.export"
 """Scope key an adapter sets to ``False`` when it does not serve the export route (no button)."""
+FORM_FIELDS_SCOPE_KEY = "feedback_asgi.form_fields"
+"""Scope key with ``(name, value)`` pairs the page's POST forms carry as hidden fields
+(Django: its CSRF token, ``csrfmiddlewaretoken``)."""
 CSP = (b"default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
        b"form-action 'self'; frame-ancestors 'none'")
 LOGIN_ATTEMPTS_PER_MINUTE = 10
@@ -110,8 +114,10 @@ def _links(kit: FeedbackKit, scope: Mapping[str, Any], path: str) -> Links:
         base = kit.config.path.rstrip("/")
     login_url = scope.get(LOGIN_URL_SCOPE_KEY)
     export = None if scope.get(EXPORT_SCOPE_KEY) is False else f"{base}/export/finetune"
+    fields = scope.get(FORM_FIELDS_SCOPE_KEY) or ()
     return Links(base, export=export,
-                 login_url=login_url if isinstance(login_url, str) else None)
+                 login_url=login_url if isinstance(login_url, str) else None,
+                 form_fields=tuple((str(name), str(value)) for name, value in fields))
 
 
 def _cookie_path(links: Links) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -29,7 +31,12 @@ def test_staff_see_the_dashboard_others_are_sent_to_sign_in() -> None:
     assert page["Content-Security-Policy"].startswith("default-src 'self'")
     assert "<h1>Feedback dashboard</h1>" in page.content.decode()
     assert "Sign out" not in page.content.decode()  # Django's own session, not the token's
-    assert "/feedback/export" not in page.content.decode()  # no export route under Django
+    html = page.content.decode()
+    assert '<form method="post" action="/feedback/export/finetune?since=' in html
+    # the export form carries Django's CSRF token (masked), its cookie comes with the page
+    assert re.search(r'class="export"><input type="hidden" name="csrfmiddlewaretoken" '
+                     r'value="[A-Za-z0-9]{64}">', html)
+    assert page.cookies[settings.CSRF_COOKIE_NAME].value
 
     anonymous = Client()
     browser = anonymous.get("/feedback/dashboard", **HTML)

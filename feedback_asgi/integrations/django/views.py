@@ -5,6 +5,8 @@ reads (method, headers, the session) and its :class:`~feedback_asgi.http.Reply` 
 ``HttpResponse``, so the JSON, status codes and errors are the ASGI endpoint's, byte for byte.
 The POST is ``csrf_exempt``: it is authenticated by the feedback token, not by a cookie.
 Read and admin views (the later read/admin routes) go behind :func:`reader_required`.
+The dashboard page gets Django's CSRF token for its forms (``csrfmiddlewaretoken``), so its
+export button passes the check that staff rights need on a POST (:func:`grant_rights`).
 """
 
 from __future__ import annotations
@@ -17,27 +19,40 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch
 from django.views.decorators.csrf import csrf_exempt
 
 from feedback_asgi.access import AUTHENTICATED_SCOPE_KEY, READER_SCOPE_KEY
-from feedback_asgi.dashboard.routes import EXPORT_SCOPE_KEY, LOGIN_URL_SCOPE_KEY
+from feedback_asgi.dashboard.routes import FORM_FIELDS_SCOPE_KEY, LOGIN_URL_SCOPE_KEY
 from feedback_asgi.endpoint import respond
 from feedback_asgi.http import HttpError, Reply
 from feedback_asgi.integrations.django.conf import get_kit
 from feedback_asgi.integrations.django.middleware import session_digest
 
-__all__ = ["READ_PERMISSION", "can_read", "feedback_view", "reader_required"]
+__all__ = [
+    "CSRF_FIELD",
+    "READ_PERMISSION",
+    "body_receiver",
+    "can_read",
+    "feedback_view",
+    "grant_rights",
+    "reader_required",
+    "request_scope",
+    "to_response",
+]
 
 READ_PERMISSION = "feedback_asgi.view_aifeedback"
 """The permission that grants the read routes to users who are not staff."""
+CSRF_FIELD = "csrfmiddlewaretoken"
+"""The form field Django's CSRF check reads (the dashboard's forms carry it)."""
 
 View = Callable[..., Awaitable[HttpResponse]]
 
 
-def _scope(request: HttpRequest, session_id: str | None) -> dict[str, Any]:
+def request_scope(request: HttpRequest, session_id: str | None = None) -> dict[str, Any]:
+    """The ASGI-like scope the endpoint reads for ``request`` (no rights in it yet)."""
     headers = [
         (name.lower().encode("latin-1", "replace"), value.encode("latin-1", "replace"))
         for name, value in request.headers.items()
@@ -53,7 +68,8 @@ def _scope(request: HttpRequest, session_id: str | None) -> dict[str, Any]:
     return scope
 
 
-def _receiver(request: HttpRequest, limit: int) -> Callable[[], Awaitable[dict[str, Any]]]:
+def body_receiver(request: HttpRequest, limit: int) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """An ASGI ``receive`` giving the request body (at most ``limit + 1`` bytes), or 413."""
     async def receive() -> dict[str, Any]:
         try:
             # bounded: one byte past the limit is enough for the endpoint to answer 413
@@ -94,13 +110,14 @@ def reader_required(view: View) -> View:
             anonymous = user is None or not getattr(user, "is_authenticated", False)
             error = HttpError(401, "unauthorized", "log in as staff to read feedback") if anonymous \
                 else HttpError(403, "forbidden", "staff only")
-            return _to_response(request, error.reply())
+            return to_response(request, error.reply())
         return await view(request, *args, **kwargs)
 
     return guarded
 
 
-def _to_response(request: HttpRequest, reply: Reply) -> HttpResponse:
+def to_response(request: HttpRequest, reply: Reply) -> HttpResponse:
+    """``reply`` as an ``HttpResponse`` (no body for ``HEAD`` or 204; cookies through Django)."""
     head = request.method == "HEAD" or reply.status == 204
     response = HttpResponse(b"" if head else reply.body, status=reply.status)
     if reply.status == 204:
@@ -133,6 +150,20 @@ async def _csrf_passes(request: HttpRequest) -> bool:
     return failure is None
 
 
+async def grant_rights(request: HttpRequest, scope: dict[str, Any]) -> None:
+    """Set the scope flags :mod:`feedback_asgi.access` reads for the Django user.
+
+    Staff (or :data:`READ_PERMISSION`) get :data:`~feedback_asgi.access.READER_SCOPE_KEY` when
+    the request passes Django's CSRF check (always for safe methods); any other logged-in
+    user gets :data:`~feedback_asgi.access.AUTHENTICATED_SCOPE_KEY` (answered 403, not 401).
+    """
+    if await can_read(request) and await _csrf_passes(request):
+        scope[READER_SCOPE_KEY] = True
+    else:
+        user = await _user(request)
+        scope[AUTHENTICATED_SCOPE_KEY] = bool(getattr(user, "is_authenticated", False))
+
+
 @csrf_exempt
 async def feedback_view(request: HttpRequest, route: str = "/", **kwargs: Any) -> HttpResponse:
     """Serve one feedback route (``"/"``, ``"/health"``, ``"/sessions/<id>"``...)."""
@@ -151,18 +182,16 @@ async def feedback_view(request: HttpRequest, route: str = "/", **kwargs: Any) -
         route = "/" + str(kwargs["rest"])
     elif "feedback_id" in kwargs:
         route = "/" + str(kwargs["feedback_id"])
-    scope = _scope(request, session_id)
+    scope = request_scope(request, session_id)
     if route.startswith("/dashboard"):
-        scope[EXPORT_SCOPE_KEY] = False  # no streamed export through Django's views (yet)
         with suppress(NoReverseMatch):  # the dashboard's sign-in page links to the site login
             scope[LOGIN_URL_SCOPE_KEY] = resolve_url(settings.LOGIN_URL)
-    # staff (or READ_PERMISSION) get the read/admin routes; other logged-in users get 403
-    if await can_read(request) and await _csrf_passes(request):
-        scope[READER_SCOPE_KEY] = True
-    else:
-        user = await _user(request)
-        scope[AUTHENTICATED_SCOPE_KEY] = bool(getattr(user, "is_authenticated", False))
-    reply = await respond(kit, scope, _receiver(request, kit.config.max_payload_bytes), route)
+    if route == "/dashboard":
+        # the page's POST forms (the export) carry the token; sync_to_async: CSRF_USE_SESSIONS
+        token = await sync_to_async(get_token, thread_sensitive=True)(request)
+        scope[FORM_FIELDS_SCOPE_KEY] = ((CSRF_FIELD, token),)
+    await grant_rights(request, scope)
+    reply = await respond(kit, scope, body_receiver(request, kit.config.max_payload_bytes), route)
     if reply is None:  # the client went away
         return HttpResponse(status=400)
-    return _to_response(request, reply)
+    return to_response(request, reply)
