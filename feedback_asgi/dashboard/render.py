@@ -246,10 +246,9 @@ def _window_nav(links: Links, current: str) -> str:
 
 
 def _export(links: Links, data: DashboardData) -> str:
-    # a form POST (the export route's method), its options in the query string, no fields
-    # but the hidden ones an adapter asks for;
-    # the sign-in cookie passes because the form posts from this origin; Django staff
-    # rights need Django's CSRF token, one of the hidden fields there
+    # a form POST (the export route's method), its options in the query string, its only
+    # fields the hidden ones an adapter asks for (Django: the CSRF token staff rights need);
+    # the sign-in cookie passes because the form posts from this origin
     if links.export is None:
         return ""
     action = f"{links.export}?{urlencode({'since': data.since.isoformat()})}"
