@@ -5,9 +5,15 @@ The request path calls :meth:`ExchangeWriter.put_nowait`, which appends to a bou
 its wake-up :data:`BATCH_DELAY_SECONDS` later, so one wake-up serves a whole batch;
 nothing else. A background task, started lazily on the running event loop (and started
 again if the loop changes, as it does between tests), turns each entry into an
-:class:`~feedback_asgi.types.Exchange` (redaction happens here) and writes it. Store
-errors are counted and logged once, never raised. :meth:`stop` drains what is queued,
-bounded by a timeout.
+:class:`~feedback_asgi.types.Exchange` (redaction happens here) and writes it.
+
+A write that fails (the store raises, or answers ``False`` as ``RedisExchangeStore``
+does) is not lost: the drainer keeps that exchange (still found by :meth:`find`) and
+tries again with a backoff from :data:`RETRY_FIRST_SECONDS` to :data:`RETRY_MAX_SECONDS`,
+while new entries queue behind it (the queue's capacity still bounds memory). It gives
+up, counted in ``failed``, only once the exchange is older than its TTL: it would have
+expired anyway. Nothing is ever raised to the request path. :meth:`stop` drains what is
+queued, retries included, bounded by a timeout.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
+from datetime import UTC
 from typing import Protocol, runtime_checkable
 
 from feedback_asgi.failsafe import ErrorCounter
 from feedback_asgi.storage.base import ExchangeStoreProtocol
-from feedback_asgi.types import Exchange
+from feedback_asgi.types import Exchange, utc_now
 
 __all__ = ["ExchangeWriter", "PendingExchange"]
 
@@ -28,6 +36,12 @@ logger = logging.getLogger("feedback_asgi")
 
 BATCH_DELAY_SECONDS = 0.02
 """How long the drainer lets exchanges gather after the first one wakes it."""
+RETRY_FIRST_SECONDS = 0.05
+"""The wait before the first retry of a failed write; doubled after each failure."""
+RETRY_MAX_SECONDS = 1.0
+"""The longest wait between two tries of a write."""
+DEFAULT_TTL_SECONDS = 86_400.0
+"""The give-up bound when neither the writer nor the store names a TTL."""
 
 
 @runtime_checkable
@@ -45,12 +59,15 @@ class ExchangeWriter:
     """A bounded queue in front of an exchange store, drained by one background task.
 
     ``synchronous=True`` writes at once when the store has a ``put_nowait`` method (the
-    in-memory store): no task at all, for tests.
+    in-memory store): no task at all, for tests. Counters: ``written``, ``failed`` (given
+    up), ``dropped`` (pushed out of a full queue), ``retries`` (failed tries retried).
     """
 
     __slots__ = (
         "_busy",
+        "_current",
         "_event",
+        "_failing",
         "_idle",
         "_loop",
         "_queue",
@@ -60,6 +77,7 @@ class ExchangeWriter:
         "errors",
         "failed",
         "maxsize",
+        "retries",
         "store",
         "synchronous",
         "ttl",
@@ -85,6 +103,9 @@ class ExchangeWriter:
         self.dropped = 0
         self.written = 0
         self.failed = 0
+        self.retries = 0
+        self._current: Exchange | None = None
+        self._failing = False
         self._queue: deque[Exchange | PendingExchange] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -144,6 +165,11 @@ class ExchangeWriter:
         return len(self._queue)
 
     @property
+    def pending(self) -> int:
+        """Entries not written yet: those queued and the one being written or retried."""
+        return len(self._queue) + (self._current is not None)
+
+    @property
     def alive(self) -> bool:
         """Whether the drainer task runs on the current event loop."""
         task = self._task
@@ -200,7 +226,7 @@ class ExchangeWriter:
             if not drained:
                 logger.warning(
                     "feedback-asgi: %d exchanges not written within %.1fs of shutdown",
-                    len(self._queue), max_wait,
+                    self.pending, max_wait,
                 )
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -226,13 +252,60 @@ class ExchangeWriter:
                 if not isinstance(item, Exchange) and self._keep_pending(item):
                     continue
                 exchange = item if isinstance(item, Exchange) else item.to_exchange()
-                await self.store.put(exchange, self.ttl)
-                self.written += 1
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 self.failed += 1
                 self.errors.record("exchange_write", exc)
+                continue
+            self._current = exchange
+            try:
+                await self._write(exchange)
+            finally:
+                self._current = None
+
+    async def _write(self, exchange: Exchange) -> None:
+        """Write ``exchange``, retrying with a backoff until it is kept or has expired."""
+        ttl = self.ttl
+        delay = RETRY_FIRST_SECONDS
+        give_up_at: float | None = None
+        while True:
+            error: Exception | None = None
+            try:
+                kept = await self.store.put(exchange, ttl)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                kept, error = False, exc
+            if kept is not False:
+                self.written += 1
+                if self._failing:
+                    self._failing = False
+                    logger.info("feedback-asgi: exchange writes succeed again")
+                return
+            if not self._failing:  # once per outage; a store like Redis's logs its own
+                self._failing = True
+                logger.warning("feedback-asgi: exchange write failed (%r); retrying", error)
+            now = time.monotonic()
+            if give_up_at is None:
+                give_up_at = now + self._lifetime_left(exchange)
+            if now + delay >= give_up_at:
+                self.failed += 1
+                self.errors.record("exchange_write", error)
+                return
+            self.retries += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+            ttl = max(give_up_at - time.monotonic(), 0.001)  # expires when it would have
+
+    def _lifetime_left(self, exchange: Exchange) -> float:
+        """Seconds until ``exchange`` would expire had its first write succeeded."""
+        ttl = self.ttl
+        if ttl is None:
+            ttl = float(getattr(self.store, "default_ttl", DEFAULT_TTL_SECONDS))
+        created = exchange.created_at
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        age = (utc_now() - created).total_seconds()
+        return ttl - min(max(age, 0.0), ttl)
 
     def _keep_pending(self, item: PendingExchange) -> bool:
         """Hand ``item`` to a store that builds exchanges on first read, if it is one.
@@ -251,6 +324,7 @@ class ExchangeWriter:
 
     def find(self, trace_id: str) -> Exchange | None:
         """A queued, not yet written exchange for ``trace_id`` (newest first), if any."""
+        current = self._current
         for item in reversed(self._queue):
             if item.trace_id == trace_id:
                 try:
@@ -258,4 +332,6 @@ class ExchangeWriter:
                 except Exception as exc:
                     self.errors.record("exchange_write", exc)
                     return None
+        if current is not None and current.trace_id == trace_id:
+            return current
         return None

@@ -142,8 +142,13 @@ class FeedbackStoreProtocol(Protocol):
 class ExchangeStoreProtocol(Protocol):
     """Short-lived storage of captured exchanges, keyed by trace id."""
 
-    async def put(self, exchange: Exchange, ttl: float | None = None) -> None:
-        """Keep ``exchange`` for ``ttl`` seconds (the store's default when ``None``)."""
+    async def put(self, exchange: Exchange, ttl: float | None = None) -> bool | None:
+        """Keep ``exchange`` for ``ttl`` seconds (the store's default when ``None``).
+
+        A store that reports failure instead of raising answers ``False`` when it could
+        not keep the exchange (the exchange writer then retries); ``None`` or ``True``
+        means kept.
+        """
         ...
 
     async def get(self, trace_id: str) -> Exchange | None:

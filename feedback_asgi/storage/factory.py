@@ -72,4 +72,5 @@ def build_exchange_store(config: FeedbackConfig) -> ExchangeStoreProtocol:
         _redis_client(config),
         prefix=config.redis_key_prefix,
         default_ttl=config.exchange_ttl_seconds,
+        write_timeout=config.connect_timeout_seconds,
     )

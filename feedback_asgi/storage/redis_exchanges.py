@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -27,11 +26,16 @@ def _json_default(value: object) -> object:
 class RedisExchangeStore:
     """Exchanges under ``<prefix>exchange:<trace id>``, each with its own expiry.
 
-    Never raises on Redis trouble: ``put`` drops the exchange, ``get`` answers ``None``;
-    both count in ``redis_errors`` (failures) or ``redis_bypassed`` (skipped during the
-    ``retry_interval`` pause after a failure) and log once per outage. ``ping()`` is the
-    health check: it raises ``StorageUnavailableError`` when Redis does not answer.
-    ``timeout`` (default 0.5 s) bounds each call.
+    Never raises on Redis trouble: ``put`` answers ``False`` (the exchange writer keeps
+    the exchange and retries), ``get`` answers ``None``; failures count in
+    ``redis_errors``, lookups skipped during the ``retry_interval`` pause after a failure
+    in ``redis_bypassed``, and an outage is logged once. ``ping()`` is the health check:
+    it raises ``StorageUnavailableError`` when Redis does not answer.
+
+    ``timeout`` (default 0.5 s) bounds each lookup: they run on the request path.
+    Writes run off it, in the exchange writer, so they get ``write_timeout`` (default
+    2 s; the factory passes ``connect_timeout_seconds``) and are never skipped by the
+    pause: a lookup that timed out on a busy event loop does not cost a write.
     """
 
     def __init__(
@@ -40,12 +44,17 @@ class RedisExchangeStore:
         *,
         prefix: str = "feedback_asgi:",
         default_ttl: float = 86_400.0,
+        write_timeout: float = 2.0,
     ) -> None:
         if default_ttl <= 0:
             raise ValueError("default_ttl must be positive")
+        if write_timeout <= 0:
+            raise ValueError("write_timeout must be positive")
         self.redis = redis
         self.prefix = prefix
         self.default_ttl = default_ttl
+        self.write_timeout = write_timeout
+        """Seconds one write may take before it counts as a failure."""
         self._guard = RedisGuard("RedisExchangeStore", logger, timeout=0.5, retry_interval=1.0)
 
     @property
@@ -84,15 +93,24 @@ class RedisExchangeStore:
     def _key(self, trace_id: str) -> str:
         return f"{self.prefix}exchange:{key_part(trace_id)}"
 
-    async def put(self, exchange: Exchange, ttl: float | None = None) -> None:
-        """Keep ``exchange`` for ``ttl`` seconds (``default_ttl`` when ``None``)."""
+    async def put(self, exchange: Exchange, ttl: float | None = None) -> bool:
+        """Keep ``exchange`` for ``ttl`` seconds (``default_ttl`` when ``None``).
+
+        ``True`` once Redis has it; ``False`` (never a raise) when Redis failed or did not
+        answer within ``write_timeout``: the caller may retry.
+        """
         seconds = self.default_ttl if ttl is None else ttl
         payload = json.dumps(exchange.to_dict(), default=_json_default, separators=(",", ":"))
         key = self._key(exchange.trace_id)
-        with contextlib.suppress(RedisBypass):
+        try:
             await self._guard.run(
-                lambda: self.redis.set(key, payload, px=max(1, int(seconds * 1000)))
+                lambda: self.redis.set(key, payload, px=max(1, int(seconds * 1000))),
+                force=True,
+                seconds=self.write_timeout,
             )
+        except RedisBypass:
+            return False
+        return True
 
     async def get(self, trace_id: str) -> Exchange | None:
         """The exchange stored under ``trace_id``; ``None`` if unknown, expired or unreachable."""

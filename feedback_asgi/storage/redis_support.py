@@ -93,16 +93,23 @@ class RedisGuard:
         """False from a failure until the next successful call."""
         return self._healthy
 
-    async def run(self, call: Callable[[], Awaitable[T]], *, force: bool = False) -> T:
+    async def run(
+        self,
+        call: Callable[[], Awaitable[T]],
+        *,
+        force: bool = False,
+        seconds: float | None = None,
+    ) -> T:
         """Await ``call()`` within the timeout; raise :class:`RedisBypass` if Redis failed.
 
         During the pause after a failure the call is skipped (``force`` tries anyway).
+        ``seconds`` replaces the guard's ``timeout`` for this call.
         """
         if not force and self._retry_at and time.monotonic() < self._retry_at:
             self.bypassed += 1
             raise RedisBypass(f"{self.name}: Redis paused after a failure")
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout if seconds is None else seconds):
                 result = await call()
         except _FAILURES as exc:
             self.failed(exc)

@@ -225,9 +225,9 @@ async def test_failing_signer_redactor_parser_and_store_are_invisible(
 ) -> None:
     bare = await _answers(sse_and_plain_app())
     exchanges = FailingExchangeStore() if broken_part == "store" else MemoryExchangeStore()
-    kit = FeedbackKit(
-        FeedbackKit.for_testing().config, store=MemoryFeedbackStore(), exchanges=exchanges
-    )
+    # a failing write is retried until the exchange would have expired: a short TTL
+    config = FeedbackKit.for_testing(exchange_ttl_seconds=0.2).config
+    kit = FeedbackKit(config, store=MemoryFeedbackStore(), exchanges=exchanges)
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("internal bug")

@@ -56,15 +56,81 @@ async def test_full_queue_drops_the_oldest_and_counts() -> None:
     await writer.stop()
 
 
-async def test_store_errors_are_counted_never_raised(caplog: pytest.LogCaptureFixture) -> None:
-    writer = ExchangeWriter(SlowStore(fail=True))
+class FlakyStore(MemoryExchangeStore):
+    """Fails its next ``failures`` writes (raising, or answering ``False`` as Redis's store
+    does), then keeps what it is given."""
+
+    def __init__(self, failures: int, *, raises: bool = False) -> None:
+        super().__init__()
+        self.failures = failures
+        self.raises = raises
+        self.tries = 0
+        self.ttls: list[float | None] = []
+
+    async def put(self, exchange: Exchange, ttl: float | None = None) -> bool:
+        self.tries += 1
+        self.ttls.append(ttl)
+        if self.failures > 0:
+            self.failures -= 1
+            if self.raises:
+                raise ConnectionError("down")
+            return False
+        await super().put(exchange, ttl)
+        return True
+
+
+@pytest.mark.parametrize("raises", [False, True])
+async def test_a_failed_write_is_retried_until_it_lands(raises: bool) -> None:
+    store = FlakyStore(3, raises=raises)
+    writer = ExchangeWriter(store, ttl=60)
     for n in range(4):
         writer.put_nowait(Exchange(trace_id=f"t{n}"))
+    await asyncio.sleep(0.02)  # first try failed: the exchange waits, still findable
+    assert writer.written == 0
+    assert writer.find("t0") is not None
     assert await writer.flush()
-    assert writer.failed == 4
-    assert writer.errors.count("exchange_write") == 4
-    assert len([r for r in caplog.records if "exchange_write" in r.getMessage()]) == 1
+    assert sorted(e.trace_id for _, e in store._entries.values()) == ["t0", "t1", "t2", "t3"]
+    assert (writer.written, writer.failed, writer.dropped, writer.retries) == (4, 0, 0, 3)
+    assert store.tries == 7
+    assert store.ttls[0] == 60  # a retry keeps the exchange only as long as it had left
+    assert all(ttl is not None and 59 < ttl < 60 for ttl in store.ttls[1:4])
+    assert writer.errors.total() == 0
     await writer.stop()
+
+
+async def test_a_store_down_past_the_ttl_gives_up_counted_and_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = FlakyStore(10**9, raises=True)
+    writer = ExchangeWriter(store, maxsize=3, ttl=0.3)
+    for n in range(10):
+        writer.put_nowait(Exchange(trace_id=f"t{n}"))
+        await asyncio.sleep(0)
+        assert writer.depth <= 3  # the queue's capacity still bounds memory
+    async with asyncio.timeout(10):
+        assert await writer.flush(max_wait=10)
+    assert writer.written == 0
+    assert writer.dropped + writer.failed == 10
+    assert writer.dropped == 6  # the one being retried is not in the queue
+    assert writer.failed == 4
+    assert writer.retries > 0
+    assert writer.errors.count("exchange_write") == 4
+    assert len(store) == 0
+    retrying = [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(retrying) == 1, "logged once per outage, not per try"
+    await writer.stop()
+
+
+async def test_stop_drains_retries() -> None:
+    store = FlakyStore(4)
+    writer = ExchangeWriter(store, ttl=60)
+    for n in range(5):
+        writer.put_nowait(Exchange(trace_id=f"t{n}"))
+    await asyncio.sleep(0)
+    await writer.stop(max_wait=5)
+    assert not writer.alive
+    assert len(store) == 5
+    assert (writer.written, writer.failed, writer.retries) == (5, 0, 4)
 
 
 async def test_stop_drains_within_a_bounded_wait() -> None:

@@ -106,3 +106,19 @@ async def test_ping_and_unreadable_value(store: RedisExchangeStore, redis_prefix
     await store.redis.set(f"{redis_prefix}exchange:r:broken", b"{not json")
     assert await store.get("broken") is None
     assert store.redis_errors == 0
+
+
+async def test_writes_get_the_connect_timeout_lookups_a_short_one(redis_url: str) -> None:
+    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.storage.factory import build_exchange_store
+
+    config = FeedbackConfig(redis_url=redis_url, connect_timeout_seconds=3.5)
+    store = build_exchange_store(config)
+    assert isinstance(store, RedisExchangeStore)
+    try:
+        assert store.write_timeout == 3.5
+        assert store.timeout < store.write_timeout
+    finally:
+        await store.close()
+    with pytest.raises(ValueError, match="write_timeout"):
+        RedisExchangeStore(make_redis_client(redis_url), write_timeout=0)

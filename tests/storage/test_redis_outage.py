@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from feedback_asgi.exceptions import StorageUnavailableError
+from feedback_asgi.exchange_writer import ExchangeWriter
 from feedback_asgi.result import Ok
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.storage.redis import (
@@ -150,7 +151,7 @@ async def test_exchange_store_survives_a_cut_and_recovers(
         assert (await store.get("t-before")) is not None
         caplog.set_level(logging.WARNING, logger=LOGGER)
         proxy.cut()
-        await store.put(Exchange("t-during"))  # dropped, no exception
+        assert await store.put(Exchange("t-during")) is False  # reported, never raised
         assert await store.get("t-before") is None  # unreachable reads as unknown
         assert store.redis_errors >= 1
         assert len(caplog.records) == 1
@@ -175,5 +176,59 @@ async def test_exchange_store_unreachable_from_the_start(redis_prefix: str) -> N
         assert await store.get("t") is None
         assert store.redis_errors == 1
         assert store.redis_bypassed == 1
+    finally:
+        await store.close()
+
+
+async def test_writer_retries_through_a_cut_and_the_write_lands(
+    proxy: TcpProxy, redis_url: str, redis_prefix: str
+) -> None:
+    store = RedisExchangeStore(
+        make_redis_client(f"redis://127.0.0.1:{proxy.port}/0", timeout=0.5), prefix=redis_prefix
+    )
+    direct = RedisExchangeStore(make_redis_client(redis_url), prefix=redis_prefix)
+    writer = ExchangeWriter(store, ttl=60)
+    try:
+        assert await store.put(Exchange("t-before")) is True
+        proxy.cut()
+        writer.put_nowait(Exchange("t-cut", output="kept"))
+        for _ in range(100):
+            if writer.retries:
+                break
+            await asyncio.sleep(0.01)
+        assert writer.retries > 0  # the put reported failure; the writer kept it
+        assert writer.find("t-cut") is not None
+        assert await direct.get("t-cut") is None
+        proxy.restore()
+        assert await writer.flush(max_wait=10)
+        got = await direct.get("t-cut")
+        assert got is not None
+        assert got.output == "kept"
+        assert (writer.written, writer.failed, writer.dropped) == (1, 0, 0)
+        assert 0 < await direct.redis.pttl(direct._key("t-cut")) <= 60_000
+    finally:
+        await writer.stop()
+        await store.close()
+        await direct.close()
+
+
+async def test_a_failed_lookup_pauses_lookups_but_not_writes(
+    proxy: TcpProxy, redis_prefix: str
+) -> None:
+    store = RedisExchangeStore(
+        make_redis_client(f"redis://127.0.0.1:{proxy.port}/0", timeout=0.5), prefix=redis_prefix
+    )
+    store.retry_interval = 60.0
+    try:
+        proxy.cut()
+        assert await store.get("t") is None
+        proxy.restore()
+        assert await store.get("t") is None  # skipped: the pause after a failure
+        assert store.redis_bypassed == 1
+        assert await store.put(Exchange("t", output="late")) is True  # writes are not skipped
+        got = await store.get("t")  # the write showed Redis answers again
+        assert got is not None
+        assert got.output == "late"
+        assert store.healthy
     finally:
         await store.close()
