@@ -4,6 +4,8 @@ Under WSGI every async call runs on a throwaway loop, but a Redis client belongs
 loop that made it. :class:`LoopExchangeStore` runs every call of the exchange store it
 wraps on one daemon thread's loop, and gives the exchange writer a ``put_nowait`` that
 never blocks the request thread, so the writer can work synchronously under WSGI and ASGI.
+Behind ``put_nowait``, an :class:`~feedback_asgi.exchange_writer.ExchangeWriter` on the
+background loop does the writing: bounded, and retried when Redis fails.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from feedback_asgi.exchange_writer import ExchangeWriter
 from feedback_asgi.storage.base import ExchangeStoreProtocol
 from feedback_asgi.types import Exchange
 
@@ -29,6 +32,7 @@ class BackgroundLoop:
     def __init__(self, name: str = "feedback-asgi-io") -> None:
         self.name = name
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     @property
@@ -44,9 +48,10 @@ class BackgroundLoop:
                     loop.call_soon(ready.set)
                     loop.run_forever()
 
-                threading.Thread(target=run, name=self.name, daemon=True).start()
+                thread = threading.Thread(target=run, name=self.name, daemon=True)
+                thread.start()
                 ready.wait()
-                self._loop = loop
+                self._loop, self._thread = loop, thread
             return self._loop
 
     async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -54,19 +59,26 @@ class BackgroundLoop:
         future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
         return await asyncio.wrap_future(future)
 
-    def stop(self) -> None:
-        """Stop the loop and its thread (a later use starts a new one)."""
+    def stop(self, max_wait: float = 5.0) -> None:
+        """Stop the loop and its thread, then close the loop (a later use starts a new one)."""
         with self._lock:
             loop, self._loop = self._loop, None
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(loop.stop)
+            thread, self._thread = self._thread, None
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max_wait)
+            if not thread.is_alive():
+                loop.close()
 
 
 class LoopExchangeStore:
     """An exchange store whose calls all run on one :class:`BackgroundLoop`.
 
-    ``put_nowait`` schedules the write and returns at once; at most ``max_pending``
-    writes wait at a time, the rest are dropped and counted in ``dropped``.
+    ``put_nowait`` hands the exchange to :attr:`writer` on the background loop and returns
+    at once; that writer holds at most ``max_pending`` exchanges (oldest dropped, counted
+    in ``dropped``) and retries writes the inner store could not make.
     """
 
     def __init__(
@@ -75,34 +87,48 @@ class LoopExchangeStore:
         self.inner = inner
         self.background = loop
         self.max_pending = max_pending
-        self.pending = 0
-        self.dropped = 0
+        self.writer = ExchangeWriter(inner, maxsize=max_pending)
+        """The writer on the background loop (its counters: written, failed, retries)."""
+        self._handing = 0
         self._lock = threading.Lock()
 
+    @property
+    def pending(self) -> int:
+        """Exchanges handed over and not yet written (or given up)."""
+        return self._handing + self.writer.pending
+
+    @property
+    def dropped(self) -> int:
+        """Exchanges pushed out of the writer's full queue."""
+        return self.writer.dropped
+
     def put_nowait(self, exchange: Exchange, ttl: float | None = None) -> None:
-        """Schedule ``inner.put(exchange, ttl)`` on the background loop."""
+        """Queue ``exchange`` for the background writer (kept for ``ttl`` seconds)."""
         with self._lock:
-            if self.pending >= self.max_pending:
-                self.dropped += 1
-                return
-            self.pending += 1
-        future = asyncio.run_coroutine_threadsafe(self.inner.put(exchange, ttl),
-                                                  self.background.loop)
-        future.add_done_callback(self._done)
+            self._handing += 1
+        self.background.loop.call_soon_threadsafe(self._hand_over, exchange, ttl)
 
-    def _done(self, future: Any) -> None:
+    def _hand_over(self, exchange: Exchange, ttl: float | None) -> None:
+        if ttl is not None:
+            self.writer.ttl = ttl  # the kit passes the same TTL with every exchange
+        self.writer.put_nowait(exchange)
         with self._lock:
-            self.pending -= 1
-        if not future.cancelled() and future.exception() is not None:
-            logger.warning("feedback-asgi: exchange write failed: %s", future.exception())
+            self._handing -= 1
 
-    async def put(self, exchange: Exchange, ttl: float | None = None) -> None:
-        """Write ``exchange`` and wait for it."""
-        await self.background.run(self.inner.put(exchange, ttl))
+    async def put(self, exchange: Exchange, ttl: float | None = None) -> bool | None:
+        """Write ``exchange`` and wait for it (the inner store's answer)."""
+        return await self.background.run(self.inner.put(exchange, ttl))
 
     async def get(self, trace_id: str) -> Exchange | None:
-        """The exchange for ``trace_id``, read on the background loop."""
-        return await self.background.run(self.inner.get(trace_id))
+        """The exchange for ``trace_id`` (one still queued for writing first), read on the
+        background loop."""
+        return await self.background.run(self._get(trace_id))
+
+    async def _get(self, trace_id: str) -> Exchange | None:
+        queued = self.writer.find(trace_id)
+        if queued is not None:
+            return queued
+        return await self.inner.get(trace_id)
 
     async def ping(self) -> float:
         """The inner store's ping, when it has one (else 0)."""
@@ -113,5 +139,9 @@ class LoopExchangeStore:
         return result
 
     async def close(self) -> None:
-        """Close the inner store on the background loop."""
-        await self.background.run(self.inner.close())
+        """Drain the writer (bounded), then close the inner store, on the background loop."""
+        await self.background.run(self._close())
+
+    async def _close(self) -> None:
+        await self.writer.stop()
+        await self.inner.close()
