@@ -1,5 +1,5 @@
 """The dashboard in a real browser: sign in with the admin token, see the feedback a widget
-just sent (escaped, never run), download the export; Django staff see it through their login."""
+just sent (escaped, never run), download the export; Django staff see it through their login and download it too."""
 
 from __future__ import annotations
 
@@ -118,6 +118,17 @@ async def test_django_staff_see_the_dashboard(
     assert await card.locator(".comment").text_content() == "Comment: Not what I asked."
     assert await card.locator(".output pre").inner_text() == answer.text
     assert await page.get_by_role("button", name="Sign out").count() == 0  # Django's session
+    # the export button: a form POST carrying Django's CSRF token, staff rights by the session
+    async with page.expect_download() as pending:
+        await page.get_by_role("button", name="Download the fine-tuning export").click()
+    download = await pending.value
+    assert download.suggested_filename == "feedback-finetune.jsonl"
+    saved = await download.path()
+    lines = (await asyncio.to_thread(Path(saved).read_text, "utf-8")).splitlines()
+    rated = [r for r in map(json.loads, lines) if r["messages"][-1]["content"] == answer.text]
+    assert len(rated) == 1
+    assert {"role": "user", "content": message} in rated[0]["messages"]
+    assert rated[0]["weight"] < 1  # the thumbs-down just sent
 
 
 SAMPLE = [  # question, answer, what an unhappy user might say
