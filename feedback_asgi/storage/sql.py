@@ -43,6 +43,7 @@ from feedback_asgi.exceptions import (
 )
 from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.base import Page, decode_cursor, encode_cursor, window_bounds
+from feedback_asgi.storage.batch_plan import plan_batch
 from feedback_asgi.storage.group_commit import GroupCommitter
 from feedback_asgi.storage.sql_rollup import DIMENSIONS, RollupDeltas, backfill, upsert_statements
 from feedback_asgi.storage.sql_schema import (
@@ -50,7 +51,6 @@ from feedback_asgi.storage.sql_schema import (
     ROLLUP_TABLE_NAME,
     TABLE_NAME,
     ai_feedback,
-    item_to_row,
     metadata,
     row_to_item,
 )
@@ -455,26 +455,10 @@ class SqlFeedbackStore:
                         stored_live[stored.id] = stored._mapping
                 if stored.supersedes in targets:
                     taken.add(stored.supersedes)
-        accepted: dict[str, dict[str, Any]] = {}
-        stored_targets: list[str] = []
-        errors: list[FeedbackError | None] = []
-        for item in items:
-            try:
-                row = self._accept(item, accepted, stored_roots, taken)
-            except FeedbackValidationError as error:
-                errors.append(error)
-                if atomic:
-                    return errors
-                continue
-            target = item.supersedes
-            if target is not None:
-                taken.add(target)
-                if target in accepted:
-                    accepted[target]["is_live"] = False
-                else:
-                    stored_targets.append(target)
-            accepted[item.id] = row
-            errors.append(None)
+        plan = plan_batch(items, stored_roots, taken, atomic=atomic)
+        if plan.stopped:
+            return plan.errors
+        accepted, stored_targets = plan.rows, plan.stored_targets
         if accepted:
             await conn.execute(ai_feedback.insert(), list(accepted.values()))
         if stored_targets:
@@ -490,31 +474,7 @@ class SqlFeedbackStore:
                 deltas.add(stored_live[target], -1)
         for statement, parameters in upsert_statements(self.dialect_name, deltas.rows()):
             await conn.execute(statement, parameters)
-        return errors
-
-    @staticmethod
-    def _accept(
-        item: FeedbackItem,
-        accepted: dict[str, dict[str, Any]],
-        stored_roots: dict[str, str],
-        taken: set[str],
-    ) -> dict[str, Any]:
-        if item.id in accepted:
-            raise FeedbackValidationError.for_field("id", f"an item with id {item.id} exists")
-        root_id = item.id
-        target = item.supersedes
-        if target is not None:
-            if target in taken:
-                raise FeedbackValidationError.for_field(
-                    "supersedes", f"item {target} was already superseded"
-                )
-            if target in accepted:
-                root_id = accepted[target]["root_id"]
-            elif target in stored_roots:
-                root_id = stored_roots[target]
-            else:
-                raise FeedbackValidationError.for_field("supersedes", f"no item {target}")
-        return item_to_row(item, root_id=root_id, is_live=not item.tombstone)
+        return plan.errors
 
     # reads
 

@@ -41,8 +41,8 @@ from feedback_asgi.exceptions import (
 from feedback_asgi.integrations.django.models import ITEM_FIELDS, AiFeedback
 from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.base import Page, decode_cursor, encode_cursor, window_bounds
+from feedback_asgi.storage.batch_plan import plan_batch
 from feedback_asgi.storage.group_commit import GroupCommitter
-from feedback_asgi.storage.sql import SqlFeedbackStore
 from feedback_asgi.storage.sql_schema import row_to_item
 from feedback_asgi.storage.stats import GroupStats, StatsQuery
 from feedback_asgi.types import FeedbackItem, FeedbackKind, FeedbackSummary, normalize_kind
@@ -180,31 +180,15 @@ class DjangoFeedbackStore:
                     stored_roots[row_id] = root_id
                 if supersedes in targets:
                     taken.add(supersedes)
-        accepted: dict[str, dict[str, Any]] = {}
-        stored_targets: list[str] = []
-        errors: list[FeedbackError | None] = []
-        for item in items:
-            try:
-                row = SqlFeedbackStore._accept(item, accepted, stored_roots, taken)
-            except FeedbackValidationError as error:
-                errors.append(error)
-                if atomic:
-                    return errors
-                continue
-            target = item.supersedes
-            if target is not None:
-                taken.add(target)
-                if target in accepted:
-                    accepted[target]["is_live"] = False
-                else:
-                    stored_targets.append(target)
-            accepted[item.id] = row
-            errors.append(None)
+        plan = plan_batch(items, stored_roots, taken, atomic=atomic)
+        if plan.stopped:
+            return plan.errors
+        accepted, stored_targets = plan.rows, plan.stored_targets
         if accepted:
             rows.bulk_create([AiFeedback(**row) for row in accepted.values()])
         if stored_targets:
             rows.filter(id__in=stored_targets).update(is_live=False)
-        return errors
+        return plan.errors
 
     def _failure(self, alias: str, exc: BaseException) -> FeedbackError:
         if isinstance(exc, FeedbackError):
