@@ -50,6 +50,14 @@ class Page:
     items: list[FeedbackItem]
     next_cursor: str | None
 
+    @classmethod
+    def from_rows(cls, found: list[FeedbackItem], limit: int) -> Page:
+        """The page of ``found`` (fetched with ``limit + 1`` rows, newest first): its first
+        ``limit`` items, with a cursor only when the extra row shows there is more."""
+        page = found[:limit]
+        more = len(found) > limit
+        return cls(page, encode_cursor(page[-1]) if more and page else None)
+
 
 @runtime_checkable
 class FeedbackStoreProtocol(Protocol):

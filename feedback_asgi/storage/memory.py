@@ -15,7 +15,7 @@ from feedback_asgi.exceptions import (
     StorageUnavailableError,
 )
 from feedback_asgi.result import Err, Ok, Result
-from feedback_asgi.storage.base import Page, decode_cursor, encode_cursor, window_bounds
+from feedback_asgi.storage.base import Page, decode_cursor, window_bounds
 from feedback_asgi.storage.stats import GroupStats, StatsQuery, stats_from_items
 from feedback_asgi.types import (
     Exchange,
@@ -168,10 +168,7 @@ class MemoryFeedbackStore:
                 return False
             return after is None or _newest_first(item) < after
 
-        found = self._select(matches, include_history)
-        page = found[:limit]
-        more = len(found) > limit
-        return Page(page, encode_cursor(page[-1]) if more and page else None)
+        return Page.from_rows(self._select(matches, include_history), limit)
 
     async def aggregate(
         self,

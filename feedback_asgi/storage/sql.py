@@ -42,7 +42,7 @@ from feedback_asgi.exceptions import (
     StorageUnavailableError,
 )
 from feedback_asgi.result import Err, Ok, Result
-from feedback_asgi.storage.base import Page, decode_cursor, encode_cursor, window_bounds
+from feedback_asgi.storage.base import Page, decode_cursor, window_bounds
 from feedback_asgi.storage.batch_plan import plan_batch
 from feedback_asgi.storage.group_commit import GroupCommitter
 from feedback_asgi.storage.sql_rollup import DIMENSIONS, RollupDeltas, backfill, upsert_statements
@@ -571,10 +571,7 @@ class SqlFeedbackStore:
             conditions.append((_t.created_at < moment) | (_t.id < last_id))
         limit = max(limit, 0)
         statement = self._newest_first(self._items(*conditions, include_history=include_history))
-        found = await self._fetch(statement.limit(limit + 1))
-        page = found[:limit]
-        more = len(found) > limit
-        return Page(page, encode_cursor(page[-1]) if more and page else None)
+        return Page.from_rows(await self._fetch(statement.limit(limit + 1)), limit)
 
     async def aggregate(
         self,

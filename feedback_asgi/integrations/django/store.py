@@ -40,7 +40,7 @@ from feedback_asgi.exceptions import (
 )
 from feedback_asgi.integrations.django.models import ITEM_FIELDS, AiFeedback
 from feedback_asgi.result import Err, Ok, Result
-from feedback_asgi.storage.base import Page, decode_cursor, encode_cursor, window_bounds
+from feedback_asgi.storage.base import Page, decode_cursor, window_bounds
 from feedback_asgi.storage.batch_plan import plan_batch
 from feedback_asgi.storage.group_commit import GroupCommitter
 from feedback_asgi.storage.sql_schema import row_to_item
@@ -333,10 +333,7 @@ class DjangoFeedbackStore:
         queryset = self._newest_first(
             self._items(*conditions, include_history=include_history, **filters)
         )
-        found = await self._fetch(queryset[: limit + 1])
-        page = found[:limit]
-        more = len(found) > limit
-        return Page(page, encode_cursor(page[-1]) if more and page else None)
+        return Page.from_rows(await self._fetch(queryset[: limit + 1]), limit)
 
     async def aggregate(
         self,
