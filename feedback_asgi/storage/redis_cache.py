@@ -42,7 +42,13 @@ from feedback_asgi.exceptions import (
 )
 from feedback_asgi.result import Err, Result
 from feedback_asgi.storage.base import FeedbackStoreProtocol, Page
-from feedback_asgi.storage.redis_support import RedisBypass, RedisGuard, key_part, text
+from feedback_asgi.storage.redis_support import (
+    GuardedByRedis,
+    RedisBypass,
+    RedisGuard,
+    key_part,
+    text,
+)
 from feedback_asgi.storage.stats import GroupStats, StatsQuery, compute_stats
 from feedback_asgi.types import FeedbackItem, FeedbackKind, FeedbackSummary, normalize_kind
 
@@ -100,7 +106,7 @@ _DECODED_MAX_BYTES = 256 * 1024
 Scope = tuple[str, str]  # (scope name, id): ("session", "s-1"), ("trace", ...), ("type", ...)
 
 
-class CachedFeedbackStore:
+class CachedFeedbackStore(GuardedByRedis):
     """Write-through Redis cache over any :class:`FeedbackStoreProtocol` store.
 
     ``find_by_session``, ``find_by_trace`` and ``find_by_type`` lists are cached for ``ttl``
@@ -159,37 +165,9 @@ class CachedFeedbackStore:
     # counters and tuning
 
     @property
-    def redis_errors(self) -> int:
-        """Redis calls that failed (each fell back to the backing store)."""
-        return self._guard.errors
-
-    @property
-    def redis_bypassed(self) -> int:
-        """Redis calls skipped during the pause after a failure."""
-        return self._guard.bypassed
-
-    @property
     def redis_available(self) -> bool:
         """False from a Redis failure until the next successful Redis call."""
         return self._guard.healthy
-
-    @property
-    def timeout(self) -> float:
-        """Seconds one Redis call may take before it counts as a failure."""
-        return self._guard.timeout
-
-    @timeout.setter
-    def timeout(self, seconds: float) -> None:
-        self._guard.timeout = seconds
-
-    @property
-    def retry_interval(self) -> float:
-        """Seconds Redis is left alone after a failure."""
-        return self._guard.retry_interval
-
-    @retry_interval.setter
-    def retry_interval(self, seconds: float) -> None:
-        self._guard.retry_interval = seconds
 
     # Redis plumbing
 

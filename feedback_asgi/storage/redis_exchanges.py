@@ -9,7 +9,13 @@ import time
 import redis.asyncio as aioredis
 
 from feedback_asgi.exceptions import StorageUnavailableError
-from feedback_asgi.storage.redis_support import RedisBypass, RedisGuard, key_part, text
+from feedback_asgi.storage.redis_support import (
+    GuardedByRedis,
+    RedisBypass,
+    RedisGuard,
+    key_part,
+    text,
+)
 from feedback_asgi.types import Exchange
 
 __all__ = ["RedisExchangeStore"]
@@ -23,7 +29,7 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
-class RedisExchangeStore:
+class RedisExchangeStore(GuardedByRedis):
     """Exchanges under ``<prefix>exchange:<trace id>``, each with its own expiry.
 
     Never raises on Redis trouble: ``put`` answers ``False`` (the exchange writer keeps
@@ -61,34 +67,6 @@ class RedisExchangeStore:
     def healthy(self) -> bool:
         """False from a Redis failure until the next successful call."""
         return self._guard.healthy
-
-    @property
-    def redis_errors(self) -> int:
-        """Redis calls that failed."""
-        return self._guard.errors
-
-    @property
-    def redis_bypassed(self) -> int:
-        """Calls skipped during the pause after a failure."""
-        return self._guard.bypassed
-
-    @property
-    def timeout(self) -> float:
-        """Seconds one Redis call may take before it counts as a failure."""
-        return self._guard.timeout
-
-    @timeout.setter
-    def timeout(self, seconds: float) -> None:
-        self._guard.timeout = seconds
-
-    @property
-    def retry_interval(self) -> float:
-        """Seconds Redis is left alone after a failure."""
-        return self._guard.retry_interval
-
-    @retry_interval.setter
-    def retry_interval(self, seconds: float) -> None:
-        self._guard.retry_interval = seconds
 
     def _key(self, trace_id: str) -> str:
         return f"{self.prefix}exchange:{key_part(trace_id)}"

@@ -133,3 +133,37 @@ class RedisGuard:
                 self.name,
                 exc,
             )
+
+
+class GuardedByRedis:
+    """The counters and settings of a store's :class:`RedisGuard` (``self._guard``)."""
+
+    _guard: RedisGuard
+
+    @property
+    def redis_errors(self) -> int:
+        """Redis calls that failed."""
+        return self._guard.errors
+
+    @property
+    def redis_bypassed(self) -> int:
+        """Redis calls skipped during the pause after a failure."""
+        return self._guard.bypassed
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one Redis call may take before it counts as a failure."""
+        return self._guard.timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        self._guard.timeout = seconds
+
+    @property
+    def retry_interval(self) -> float:
+        """Seconds Redis is left alone after a failure."""
+        return self._guard.retry_interval
+
+    @retry_interval.setter
+    def retry_interval(self, seconds: float) -> None:
+        self._guard.retry_interval = seconds
