@@ -70,7 +70,7 @@ __all__ = ["FeedbackEndpoint", "create_feedback_endpoint", "respond", "route_pat
 logger = logging.getLogger("feedback_asgi")
 
 RETRY_AFTER_SECONDS = 5
-EXCHANGE_SETTLE_SECONDS = 1.0
+EXCHANGE_SETTLE_SECONDS = 2.0
 """How long after its token was signed a missing exchange is still awaited (with Redis,
 another worker's writer may not have stored it yet)."""
 _SETTLE_POLL_SECONDS = 0.05
@@ -204,9 +204,11 @@ def _idempotency_key(scope: Mapping[str, Any]) -> str | None:
     return key
 
 
-async def _find_exchange(kit: FeedbackKit, trace_id: str) -> Exchange | None:
+async def _find_exchange(
+    kit: FeedbackKit, trace_id: str, *, force: bool = False
+) -> Exchange | None:
     try:
-        return await kit.find_exchange(trace_id)
+        return await kit.find_exchange(trace_id, force=force)
     except Exception:
         # Redis down or the like: the feedback is still worth keeping, without context
         logger.warning("exchange lookup failed for trace %s", trace_id, exc_info=True)
@@ -215,17 +217,17 @@ async def _find_exchange(kit: FeedbackKit, trace_id: str) -> Exchange | None:
 
 async def _rated_exchange(kit: FeedbackKit, claims: TokenClaims) -> dict[str, Any] | None:
     exchange = await _find_exchange(kit, claims.trace_id)
-    if exchange is None and kit.config.redis_url is not None and getattr(
-        kit.exchanges, "healthy", True
-    ):
+    if exchange is None and kit.config.redis_url is not None:
         # Captured by another worker moments ago, its exchange may still be in that
-        # worker's writer queue: wait for it a little, only while the token is fresh.
+        # worker's writer queue: wait for it a little, only while the token is fresh,
+        # asking Redis even during its pause after a failure (a timeout on a busy event
+        # loop is no outage; a real one costs this bounded wait, nothing more).
         # expiry = whole seconds at signing + TTL: signed at most this late
         signed_by = claims.expires_at - kit.config.token_ttl_seconds + 1
         deadline = min(signed_by, time.time()) + EXCHANGE_SETTLE_SECONDS
         while exchange is None and time.time() < deadline:
             await asyncio.sleep(_SETTLE_POLL_SECONDS)
-            exchange = await _find_exchange(kit, claims.trace_id)
+            exchange = await _find_exchange(kit, claims.trace_id, force=True)
     if exchange is None:
         return None
     context = exchange.correlation()

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from feedback_asgi.capture import CaptureSettings
 from feedback_asgi.config import FeedbackConfig
@@ -324,12 +324,28 @@ class FeedbackKit:
         endpoint: ASGIApp | None = self._endpoint
         return endpoint
 
-    async def find_exchange(self, trace_id: str) -> Exchange | None:
-        """The exchange for ``trace_id``: a queued one not yet written, else the stored one."""
+    async def find_exchange(self, trace_id: str, *, force: bool = False) -> Exchange | None:
+        """The exchange for ``trace_id``: a queued one not yet written, else the stored one.
+
+        ``force`` asks a Redis exchange store even during its pause after a failure.
+        """
         pending = self.writer.find(trace_id)
         if pending is not None:
             return pending
+        if force and isinstance(self.exchanges, _Forceable):
+            return await self.exchanges.get(trace_id, force=True)
         return await self.exchanges.get(trace_id)
+
+
+@runtime_checkable
+class _Forceable(Protocol):
+    """An exchange store that skips lookups for a while after a failure (Redis), unless
+    told to ``force`` one."""
+
+    @property
+    def redis_bypassed(self) -> int: ...
+
+    async def get(self, trace_id: str, *, force: bool = False) -> Exchange | None: ...
 
 
 async def _probe(target: object, seconds: float) -> dict[str, Any]:

@@ -90,11 +90,16 @@ class RedisExchangeStore(GuardedByRedis):
             return False
         return True
 
-    async def get(self, trace_id: str) -> Exchange | None:
-        """The exchange stored under ``trace_id``; ``None`` if unknown, expired or unreachable."""
+    async def get(self, trace_id: str, *, force: bool = False) -> Exchange | None:
+        """The exchange stored under ``trace_id``; ``None`` if unknown, expired or unreachable.
+
+        ``force`` asks Redis even during the pause after a failure (a bounded wait for an
+        exchange another worker is about to write: one timeout on a busy event loop must
+        not make every lookup of the next second give up).
+        """
         key = self._key(trace_id)
         try:
-            raw = await self._guard.run(lambda: self.redis.get(key))
+            raw = await self._guard.run(lambda: self.redis.get(key), force=force)
         except RedisBypass:
             return None
         if raw is None:

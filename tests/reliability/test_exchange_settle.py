@@ -12,6 +12,7 @@ import pytest
 from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.endpoint import EXCHANGE_SETTLE_SECONDS
 from feedback_asgi.kit import FeedbackKit
+from feedback_asgi.storage.redis_exchanges import RedisExchangeStore
 from feedback_asgi.types import Exchange
 from tests.endpoint.apps import build, client
 
@@ -71,3 +72,29 @@ async def test_an_old_token_does_not_wait_for_a_missing_exchange(
     seconds, context = await _post(answering, old, "t-old")
     assert "input" not in context
     assert seconds < EXCHANGE_SETTLE_SECONDS / 2
+
+
+async def test_a_late_exchange_is_awaited_even_during_the_pause_after_a_redis_timeout(
+    kits: tuple[FeedbackKit, FeedbackKit],
+) -> None:
+    capturing, answering = kits
+    await answering.startup()
+    exchanges = answering.exchanges
+    assert isinstance(exchanges, RedisExchangeStore)
+    normal = exchanges.timeout
+    exchanges.timeout = 1e-9  # a lookup that cannot answer in time: what a busy loop does
+    assert await exchanges.get("t-any") is None
+    exchanges.timeout = normal
+    assert exchanges.redis_errors == 1
+    assert not exchanges.healthy
+    token = capturing.signer.sign("t-paused")
+
+    async def store_late() -> None:
+        await asyncio.sleep(0.3)
+        await capturing.exchanges.put(Exchange(trace_id="t-paused", input="q2", output="a2"))
+
+    late = asyncio.create_task(store_late())
+    seconds, context = await _post(answering, token, "t-paused")
+    await late
+    assert (context["input"], context["output"]) == ("q2", "a2")
+    assert seconds < EXCHANGE_SETTLE_SECONDS + 0.5
