@@ -109,6 +109,24 @@ def new_trace_id() -> str:
 
 
 _NO_REDACTION = Redactor(())
+_HEADER_SEP = "\x00"
+"""Joins frozen header names and values (HTTP forbids NUL in both)."""
+
+
+def _frozen_headers(headers: dict[str, str]) -> str | tuple[tuple[str, str], ...]:
+    """Names and values joined by NUL; pairs when a value holds a NUL (a raw ASGI caller)."""
+    parts = [part for pair in headers.items() for part in pair]
+    joined = _HEADER_SEP.join(parts)
+    if not parts or joined.count(_HEADER_SEP) == len(parts) - 1:
+        return joined
+    return tuple(headers.items())
+
+
+def _thawed_headers(frozen: str | tuple[tuple[str, str], ...]) -> dict[str, str]:
+    if not isinstance(frozen, str):
+        return dict(frozen)
+    parts = frozen.split(_HEADER_SEP) if frozen else []
+    return dict(zip(parts[::2], parts[1::2], strict=True))
 _REDACTED_FIELDS = frozenset({"input", "output", "metadata"})
 
 
@@ -399,57 +417,104 @@ class ExchangeCapture:
 
     def to_exchange(self) -> Exchange:
         """The redacted, bounded :class:`Exchange` this capture describes."""
-        if self.identify is not None:
-            self._identify()
+        self.prepare()
+        return self.thaw(self.freeze())
+
+    def freeze(self) -> tuple[Any, ...]:
+        """After :meth:`prepare`: everything :meth:`thaw` needs, as one plain tuple.
+
+        The tuple holds only strings, bytes, numbers, ``None`` and tuples of those (plus
+        what the app handed over, when it did), so the garbage collector stops tracking
+        it: an in-process store keeping thousands of them adds no collector work, where
+        as many live captures (each with its tees, lists and dicts) made full
+        collections long and frequent enough to show in the request tail.
+        """
         settings = self.settings
-        redactor = settings.redactor
-        fields = self.fields or {}
+        sse = self.sse
+        response_counter: BodyTee | SSEDataParser = sse if sse is not None else self.response
+        headers = self._headers
+        # the order of the items is the order thaw() unpacks them in
+        return (
+            self.trace_id, self.session_id, self.user_id, self.method, self.path,
+            self.status, self.latency_ms, self.error, self.client_disconnected,
+            self.input_read, self.wall_start, settings.capture_inputs,
+            settings.capture_outputs, settings.capture_metadata, self.fields,
+            self._input, self.request.data(), self.content_type, self.content_encoding,
+            self.request.truncated, self.request.total,
+            self._output, self.response.data(), self.response_content_type,
+            self.response_encoding, response_counter.truncated, response_counter.total,
+            # one string, no nested tuples: one collector pass untracks the whole tuple
+            _frozen_headers(headers) if headers is not None else None,
+        )
+
+    @staticmethod
+    def thaw(frozen: tuple[Any, ...]) -> Exchange:
+        """The :class:`Exchange` of a :meth:`freeze` result.
+
+        Bodies still held as bytes were found clean by :meth:`prepare` (nothing in them
+        to redact), so they are only decoded here.
+        """
+        (trace_id, session_id, user_id, method, path, status, latency_ms, error,
+         client_disconnected, input_read, wall_start, capture_inputs, capture_outputs,
+         capture_metadata, fields, input_pair, request_data, content_type, content_encoding,
+         request_truncated, request_total, output_pair, response_data,
+         response_content_type, response_encoding, response_truncated, response_total,
+         headers) = frozen
+        fields = fields or {}
         metadata: dict[str, Any] = {}
         if "input" in fields:
-            input_value = redactor.redact_value(fields["input"])
-        elif settings.capture_inputs:
-            input_value, facts = self._input or self._decoded_input(redactor)
+            input_value = fields["input"]
+        elif capture_inputs:
+            input_value, facts = input_pair or decode_body(
+                request_data, content_type=content_type, content_encoding=content_encoding,
+                truncated=request_truncated, redactor=_NO_REDACTION,
+            )
             if facts:
                 metadata["input_body"] = facts
         else:
             input_value = None
         if "output" in fields:
-            output_value = redactor.redact_value(fields["output"])
-        elif settings.capture_outputs:
-            output_value, facts = self._output or self._decoded_output(redactor)
+            output_value = fields["output"]
+        elif capture_outputs:
+            output_value, facts = output_pair or decode_body(
+                response_data, content_type=response_content_type,
+                content_encoding=response_encoding, truncated=response_truncated,
+                redactor=_NO_REDACTION,
+            )
             if facts:
                 metadata["output_body"] = facts
         else:
             output_value = None
-        if settings.capture_metadata:
-            metadata.update(self._http_metadata())
+        if capture_metadata:
+            metadata.update(method=method, path=path, request_bytes=request_total,
+                            response_bytes=response_total, input_read=input_read)
+            if headers is not None:
+                metadata["request_headers"] = _thawed_headers(headers)
+            if response_content_type:
+                metadata["response_content_type"] = response_content_type
         extra = fields.get("metadata")
         if extra:
-            metadata.update(redactor.redact_value(extra))
-        sse = self.sse
+            metadata.update(extra)
         return Exchange(
-            trace_id=self.trace_id,
-            session_id=self.session_id,
-            user_id=self.user_id,
+            trace_id=trace_id,
+            session_id=session_id,
+            user_id=user_id,
             model=fields.get("model"),
             provider=fields.get("provider"),
             intent=fields.get("intent"),
             project=fields.get("project"),
-            endpoint=fields.get("endpoint", self.path),
+            endpoint=fields.get("endpoint", path),
             operation=fields.get("operation"),
             input=input_value,
             output=output_value,
-            status=self.status,
-            latency_ms=self.latency_ms,
-            error=self.error,
-            input_truncated=self.request.truncated and "input" not in fields,
-            output_truncated=(
-                (sse.truncated if sse is not None else self.response.truncated)
-                and "output" not in fields
-            ),
-            client_disconnected=self.client_disconnected,
+            status=status,
+            latency_ms=latency_ms,
+            error=error,
+            input_truncated=request_truncated and "input" not in fields,
+            output_truncated=response_truncated and "output" not in fields,
+            client_disconnected=client_disconnected,
             metadata=metadata,
-            created_at=datetime.fromtimestamp(self.wall_start, UTC),
+            created_at=datetime.fromtimestamp(wall_start, UTC),
         )
 
     def _decoded_input(self, redactor: Redactor) -> tuple[Any, dict[str, Any]]:
@@ -475,24 +540,6 @@ class ExchangeCapture:
             truncated=self.response.truncated,
             redactor=redactor,
         )
-
-    def _http_metadata(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "method": self.method,
-            "path": self.path,
-            "request_bytes": self.request.total,
-            "response_bytes": self.sse.total if self.sse is not None else self.response.total,
-            "input_read": self.input_read,
-        }
-        if self._headers is not None:
-            data["request_headers"] = dict(self._headers)
-        elif self.request_headers:
-            data["request_headers"] = filter_headers(
-                self.request_headers, self.settings.redacted_headers
-            )
-        if self.response_content_type:
-            data["response_content_type"] = self.response_content_type
-        return data
 
 
 def bind_capture(capture: ExchangeCapture) -> Any:

@@ -69,6 +69,7 @@ class ExchangeWriter:
         "_event",
         "_failing",
         "_idle",
+        "_in_process",
         "_loop",
         "_queue",
         "_task",
@@ -113,6 +114,7 @@ class ExchangeWriter:
         self._idle: asyncio.Event | None = None
         self._waiting = False
         self._busy = False
+        self._in_process = bool(getattr(store, "accepts_pending", False))
 
     # the request path
 
@@ -120,6 +122,16 @@ class ExchangeWriter:
         """Queue ``item`` for writing; never blocks, never raises for a full queue."""
         if self.synchronous and self._write_now(item):
             return
+        if self._in_process and not isinstance(item, Exchange):
+            # a store in this process keeps it as it is: cheaper now, after the response
+            # has been sent, than a queue and a wake-up of the drainer later
+            try:
+                if self._keep_pending(item):
+                    return
+            except Exception as exc:
+                self.failed += 1
+                self.errors.record("exchange_write", exc)
+                return
         queue = self._queue
         if len(queue) >= self.maxsize:
             queue.popleft()
@@ -315,10 +327,14 @@ class ExchangeWriter:
         """
         store = self.store
         prepare = getattr(item, "prepare", None)
-        if prepare is None or not getattr(store, "accepts_pending", False):
+        if prepare is None or not self._in_process:
             return False
         prepare()
-        store.put_pending(item, self.ttl)  # type: ignore[attr-defined]
+        freeze = getattr(item, "freeze", None)
+        if freeze is not None and hasattr(store, "put_frozen"):
+            store.put_frozen(item.trace_id, freeze(), item.thaw, self.ttl)  # type: ignore[attr-defined]
+        else:
+            store.put_pending(item, self.ttl)  # type: ignore[attr-defined]
         self.written += 1
         return True
 

@@ -294,6 +294,7 @@ class FeedbackKit:
                 "dropped": self.writer.dropped,
                 "written": self.writer.written,
                 "failed": self.writer.failed,
+                "retries": self.writer.retries,
             },
             writer={"alive": self.writer.alive},
             internal_errors=self.errors.snapshot(),

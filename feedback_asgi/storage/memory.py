@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from feedback_asgi.exceptions import (
     FeedbackError,
@@ -254,16 +254,19 @@ class PendingExchange(Protocol):
 class MemoryExchangeStore:
     """Exchanges in an LRU dict with a TTL; when full the least recently used is dropped.
 
-    Besides finished exchanges (:meth:`put`) it keeps pending ones (:meth:`put_pending`),
-    built on first read: most exchanges are never read, and building one costs more than
-    the request that produced it.
+    Besides finished exchanges (:meth:`put`) it keeps pending ones (:meth:`put_pending`)
+    and frozen ones (:meth:`put_frozen`), built on first read: most exchanges are never
+    read, and building one costs more than the request that produced it.
     """
 
     def __init__(self, *, max_items: int = 10_000, default_ttl: float = 86_400.0) -> None:
         self.max_items = max_items
         self.default_ttl = default_ttl
         self.dropped = 0
-        self._entries: OrderedDict[str, tuple[float, Exchange | PendingExchange]] = OrderedDict()
+        self._entries: OrderedDict[
+            str, tuple[float, Exchange | PendingExchange | tuple[Any, ...]]
+        ] = OrderedDict()
+        self._thaw: Callable[[tuple[Any, ...]], Exchange] | None = None
 
     @property
     def accepts_pending(self) -> bool:
@@ -282,7 +285,30 @@ class MemoryExchangeStore:
         """Keep ``pending``; its ``to_exchange()`` runs when it is first read."""
         self._keep(pending.trace_id, pending, ttl)
 
-    def _keep(self, trace_id: str, entry: Exchange | PendingExchange, ttl: float | None) -> None:
+    def put_frozen(
+        self,
+        trace_id: str,
+        frozen: tuple[Any, ...],
+        thaw: Callable[[tuple[Any, ...]], Exchange],
+        ttl: float | None = None,
+    ) -> None:
+        """Keep a plain tuple that ``thaw(frozen)`` turns into the exchange on first read.
+
+        A store holds one ``thaw`` function (the capture's); tuples of plain values are
+        not tracked by the garbage collector, however many are kept.
+        """
+        if self._thaw is None:
+            self._thaw = thaw
+        elif self._thaw is not thaw:
+            raise ValueError("one MemoryExchangeStore keeps the frozen form of one capture type")
+        self._keep(trace_id, frozen, ttl)
+
+    def _keep(
+        self,
+        trace_id: str,
+        entry: Exchange | PendingExchange | tuple[Any, ...],
+        ttl: float | None,
+    ) -> None:
         expires = time.monotonic() + (self.default_ttl if ttl is None else ttl)
         entries = self._entries
         entries[trace_id] = (expires, entry)
@@ -302,7 +328,11 @@ class MemoryExchangeStore:
             return None
         if not isinstance(value, Exchange):
             try:
-                value = value.to_exchange()
+                if isinstance(value, tuple):
+                    assert self._thaw is not None
+                    value = self._thaw(value)
+                else:
+                    value = value.to_exchange()
             except Exception:
                 logger.exception("feedback-asgi: building the exchange of trace %s failed", trace_id)
                 del self._entries[trace_id]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 
@@ -275,3 +276,53 @@ def test_switches_turn_capture_off() -> None:
     assert exchange.output is None
     assert exchange.metadata == {}
     assert capture.request.total == 12  # still counted
+
+
+def test_frozen_captures_thaw_to_the_same_exchange_and_escape_the_collector() -> None:
+    import gc
+
+    from feedback_asgi.storage.memory import MemoryExchangeStore
+
+    store = MemoryExchangeStore()
+    expected = {}
+    for n, body in enumerate((b'{"q": "hi"}', b'{"q": "x", "password": "p"}', b"")):
+        capture = ExchangeCapture(f"t{n}", settings(), method="POST", path="/chat")
+        capture.content_type = "application/json"
+        capture.request.add(body)
+        capture.request_headers = [(b"cookie", b"c=1"), (b"x-a", str(n).encode())]
+        capture.response_content_type = "application/json"
+        capture.response.add(b'{"a": %d}' % n)
+        capture.status = 200
+        capture.finish()
+        capture.prepare()
+        frozen = capture.freeze()
+        store.put_frozen(capture.trace_id, frozen, ExchangeCapture.thaw)
+        expected[capture.trace_id] = capture.to_exchange().to_dict()
+    gc.collect()
+    clean = store._entries["t0"]
+    assert not gc.is_tracked(clean[1])  # only plain values: the collector stops scanning it
+    gc.collect()
+    assert not gc.is_tracked(clean)  # and the store's entry around it, one pass later
+    for trace_id, exchange in expected.items():
+        built = asyncio.run(store.get(trace_id))
+        assert built is not None
+        assert built.to_dict() == exchange
+    assert expected["t1"]["input"] == {"q": "x", "password": REDACTED}
+    assert expected["t0"]["metadata"]["request_headers"] == {"x-a": "0"}
+
+
+def test_one_memory_store_thaws_with_one_function() -> None:
+    from feedback_asgi.storage.memory import MemoryExchangeStore
+
+    store = MemoryExchangeStore()
+    store.put_frozen("a", ("x",), ExchangeCapture.thaw)
+    with pytest.raises(ValueError, match="one capture type"):
+        store.put_frozen("b", ("y",), lambda frozen: ExchangeCapture.thaw(frozen))
+
+
+def test_frozen_headers_keep_a_nul_a_raw_asgi_caller_sent() -> None:
+    capture = ExchangeCapture("t", settings())
+    capture.request_headers = [(b"x-odd", b"a\x00b"), (b"x-b", b"")]
+    capture.prepare()
+    exchange = ExchangeCapture.thaw(capture.freeze())
+    assert exchange.metadata["request_headers"] == {"x-odd": "a\x00b", "x-b": ""}

@@ -158,3 +158,18 @@ def test_survives_event_loop_changes() -> None:
     writer.put_nowait(Exchange(trace_id="no-loop"))  # no running loop: queued
     assert asyncio.run(writer.flush())
     assert len(store) == 3
+
+
+async def test_health_reports_the_retries() -> None:
+    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.kit import FeedbackKit
+    from feedback_asgi.storage.memory import MemoryFeedbackStore
+
+    store = FlakyStore(2)
+    kit = FeedbackKit(FeedbackConfig(database_url="memory://", secret_key="k" * 32),
+                      store=MemoryFeedbackStore(), exchanges=store)
+    kit.writer.put_nowait(Exchange(trace_id="t-health"))
+    assert await kit.writer.flush()
+    queue = (await kit.health())["exchange_queue"]
+    assert (queue["written"], queue["retries"], queue["failed"]) == (1, 2, 0)
+    await kit.shutdown()
