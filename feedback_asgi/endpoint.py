@@ -217,11 +217,13 @@ async def _find_exchange(
 
 async def _rated_exchange(kit: FeedbackKit, claims: TokenClaims) -> dict[str, Any] | None:
     exchange = await _find_exchange(kit, claims.trace_id)
-    if exchange is None and kit.config.redis_url is not None:
+    if exchange is None and kit.config.redis_url is not None and getattr(
+        kit.exchanges, "worth_waiting", True
+    ):
         # Captured by another worker moments ago, its exchange may still be in that
         # worker's writer queue: wait for it a little, only while the token is fresh,
-        # asking Redis even during its pause after a failure (a timeout on a busy event
-        # loop is no outage; a real one costs this bounded wait, nothing more).
+        # asking Redis even during its pause after a timeout (a busy event loop is no
+        # outage; a refused connection is, and then nothing is awaited).
         # expiry = whole seconds at signing + TTL: signed at most this late
         signed_by = claims.expires_at - kit.config.token_ttl_seconds + 1
         deadline = min(signed_by, time.time()) + EXCHANGE_SETTLE_SECONDS

@@ -68,6 +68,12 @@ class RedisExchangeStore(GuardedByRedis):
         """False from a Redis failure until the next successful call."""
         return self._guard.healthy
 
+    @property
+    def worth_waiting(self) -> bool:
+        """Whether a missing exchange may still show up: Redis answers, or its latest
+        failure was a timeout (a busy event loop) rather than a refused connection."""
+        return self._guard.healthy or self._guard.last_failure_timed_out
+
     def _key(self, trace_id: str) -> str:
         return f"{self.prefix}exchange:{key_part(trace_id)}"
 

@@ -84,6 +84,9 @@ class RedisGuard:
         self.errors = 0
         self.bypassed = 0
         self.error_generation = 0
+        self.last_failure_timed_out = False
+        """Whether the latest failure was a timeout (a busy event loop, or a silent
+        Redis) rather than a refused or broken connection."""
         self._logger = logger
         self._healthy = True
         self._retry_at = 0.0
@@ -124,6 +127,7 @@ class RedisGuard:
         """Record a failure: count it, pause, and log it if it starts an outage."""
         self.errors += 1
         self.error_generation += 1
+        self.last_failure_timed_out = isinstance(exc, TimeoutError)
         self._retry_at = time.monotonic() + self.retry_interval
         if self._healthy:
             self._healthy = False

@@ -98,3 +98,21 @@ async def test_a_late_exchange_is_awaited_even_during_the_pause_after_a_redis_ti
     await late
     assert (context["input"], context["output"]) == ("q2", "a2")
     assert seconds < EXCHANGE_SETTLE_SECONDS + 0.5
+
+
+async def test_a_refused_redis_is_not_waited_for() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kit = FeedbackKit(FeedbackConfig(
+        database_url="memory://", redis_url=f"redis://127.0.0.1:{port}/0",
+        secret_key="settle-tests-secret-key-0123456789abcdef"))
+    try:
+        token = kit.signer.sign("t-refused")
+        seconds, context = await _post(kit, token, "t-refused")
+    finally:
+        await kit.shutdown()
+    assert "input" not in context
+    assert seconds < EXCHANGE_SETTLE_SECONDS / 2
