@@ -25,12 +25,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from feedback_asgi.redaction import Redactor, decode_body, filter_headers
+from feedback_asgi.redaction import (
+    ALWAYS_REDACTED_HEADERS,
+    Redactor,
+    decode_body,
+    redactor_for,
+)
 from feedback_asgi.sse import SSEDataParser
 from feedback_asgi.types import Exchange
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from feedback_asgi.config import FeedbackConfig
     from feedback_asgi.tokens import TokenSigner
@@ -74,59 +79,82 @@ def trace_id_from_traceparent(value: bytes) -> str | None:
     return match.group(1).decode()
 
 
-_POOL_BYTES = 16 * 256
-_pool = b""
-_pool_at = 0
+_POOL_SIZE = 256
+_pool: list[str] = []
 _pool_lock = threading.Lock()
+_VERSION_4 = (0xF000 << 64 | 0xC000 << 48, 0x4000 << 64 | 0x8000 << 48)
+"""Masks setting the version (4) and variant (RFC 4122) bits of a 128-bit integer."""
 
 
 def _forget_pool() -> None:
     # a forked worker must not hand out the ids its parent was about to use
-    global _pool, _pool_at
-    _pool, _pool_at = b"", 0
+    _pool.clear()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
+def _refill() -> str:
+    clear, mark = ~_VERSION_4[0], _VERSION_4[1]
+    raw = os.urandom(16 * _POOL_SIZE)
+    with _pool_lock:
+        _pool.extend(
+            format(int.from_bytes(raw[at : at + 16]) & clear | mark, "032x")
+            for at in range(16, len(raw), 16)
+        )
+    return format(int.from_bytes(raw[:16]) & clear | mark, "032x")
+
+
 def new_trace_id() -> str:
     """A new random trace id: the hex form of a version-4 UUID.
 
-    The 16 random bytes come from ``os.urandom``, read 256 ids at a time: one system
+    The random bytes come from ``os.urandom``, read for 256 ids at a time: one system
     call per id costs more than the rest of the id (and most of a small request's budget).
     """
-    global _pool, _pool_at
-    with _pool_lock:
-        at = _pool_at
-        if at >= len(_pool):
-            _pool, at = os.urandom(_POOL_BYTES), 0
-        _pool_at = at + 16
-        raw = bytearray(_pool[at : at + 16])
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return raw.hex()
+    try:
+        return _pool.pop()  # atomic: threads never share an id
+    except IndexError:
+        return _refill()
 
 
 _NO_REDACTION = Redactor(())
+_BODY, _SSE, _FILE = range(3)
+"""How a frozen capture holds the response: teed body, SSE data payloads, or a file."""
 _HEADER_SEP = "\x00"
 """Joins frozen header names and values (HTTP forbids NUL in both)."""
+_HEADER_SEP_BYTES = _HEADER_SEP.encode()
 
 
-def _frozen_headers(headers: dict[str, str]) -> str | tuple[tuple[str, str], ...]:
-    """Names and values joined by NUL; pairs when a value holds a NUL (a raw ASGI caller)."""
-    parts = [part for pair in headers.items() for part in pair]
-    joined = _HEADER_SEP.join(parts)
-    if not parts or joined.count(_HEADER_SEP) == len(parts) - 1:
-        return joined
-    return tuple(headers.items())
+def _kept_headers(
+    raw: Sequence[tuple[bytes, bytes]], dropped: frozenset[bytes]
+) -> str | tuple[tuple[str, str], ...]:
+    """The request headers that may be kept, names and values joined by NUL in one string
+    (pairs instead when a value holds a NUL, which only a raw ASGI caller can send)."""
+    kept = [part for pair in raw if pair[0].lower() not in dropped for part in pair]
+    joined = _HEADER_SEP_BYTES.join(kept)
+    if joined.count(_HEADER_SEP_BYTES) <= len(kept) - 1:
+        return joined.decode("latin-1")
+    return tuple(
+        (kept[at].decode("latin-1"), kept[at + 1].decode("latin-1"))
+        for at in range(0, len(kept), 2)
+    )
 
 
 def _thawed_headers(frozen: str | tuple[tuple[str, str], ...]) -> dict[str, str]:
-    if not isinstance(frozen, str):
-        return dict(frozen)
-    parts = frozen.split(_HEADER_SEP) if frozen else []
-    return dict(zip(parts[::2], parts[1::2], strict=True))
+    """``{lowercase name: value}``, repeated headers joined with ``", "``."""
+    if isinstance(frozen, str):
+        parts = frozen.split(_HEADER_SEP) if frozen else []
+        pairs: Iterable[tuple[str, str]] = zip(parts[::2], parts[1::2], strict=True)
+    else:
+        pairs = frozen
+    result: dict[str, str] = {}
+    for raw_name, value in pairs:
+        name = raw_name.lower()
+        result[name] = f"{result[name]}, {value}" if name in result else value
+    return result
+
+
 _REDACTED_FIELDS = frozenset({"input", "output", "metadata"})
 
 
@@ -150,6 +178,11 @@ class CaptureSettings:
     include: re.Pattern[str] | None = None
     exclude: re.Pattern[str] | None = None
     redacted_headers: frozenset[str] = frozenset()
+    dropped_headers: frozenset[bytes] = frozenset(
+        name.encode() for name in ALWAYS_REDACTED_HEADERS
+    )
+    """Lowercase names of the request headers never kept: ``redacted_headers`` and the
+    ones always redacted, as bytes (what an ASGI scope holds)."""
     redactor: Redactor = _NO_REDACTION
     session_cookie: bytes | None = None
     trusted_user_header: bytes | None = None
@@ -177,7 +210,11 @@ class CaptureSettings:
             include=_compile_patterns(config.capture_include),
             exclude=_compile_patterns(config.capture_exclude),
             redacted_headers=frozenset(name.lower() for name in config.redact_headers),
-            redactor=Redactor(config.redact_fields),
+            dropped_headers=frozenset(
+                name.lower().encode("latin-1")
+                for name in (*config.redact_headers, *ALWAYS_REDACTED_HEADERS)
+            ),
+            redactor=redactor_for(tuple(config.redact_fields)),
             session_cookie=config.session_cookie.encode() if config.session_cookie else None,
             trusted_user_header=(
                 config.trusted_user_header.lower().encode() if config.trusted_user_header else None
@@ -248,9 +285,8 @@ class ExchangeCapture:
     """
 
     __slots__ = (
+        "_fields_copied",
         "_headers",
-        "_input",
-        "_output",
         "_token",
         "client_disconnected",
         "content_encoding",
@@ -322,9 +358,8 @@ class ExchangeCapture:
         self.started = time.perf_counter()
         self.wall_start = time.time()
         self._token: str | None = None
-        self._headers: dict[str, str] | None = None
-        self._input: tuple[Any, dict[str, Any]] | None = None
-        self._output: tuple[Any, dict[str, Any]] | None = None
+        self._headers: str | tuple[tuple[str, str], ...] | None = None
+        self._fields_copied = False
 
     # enrichment (FeedbackContext, adapters)
 
@@ -333,6 +368,7 @@ class ExchangeCapture:
         if name in ("session_id", "user_id"):
             setattr(self, name, value)
             return
+        self._fields_copied = False  # the new value is the app's own until prepare() copies it
         if self.fields is None:
             self.fields = {}
         if name == "metadata":
@@ -376,98 +412,85 @@ class ExchangeCapture:
             self.latency_ms = (time.perf_counter() - self.started) * 1000.0
 
     def prepare(self) -> None:
-        """Do now what must not wait: drop credentials and redact what needs redaction.
+        """Do now what must not wait: drop credentials, copy what the app handed over.
 
-        Afterwards the capture holds no request header it would not store and no body
-        with anything to redact; a body with nothing to redact (see
-        :meth:`~feedback_asgi.redaction.Redactor.is_clean`) stays as bytes, and
-        :meth:`to_exchange` decodes it if and when the exchange is read. Stores that keep
-        exchanges in process memory use this to skip decoding exchanges nobody reads.
+        Afterwards the capture holds no request header it would not store, knows its
+        session and user (the scope is let go), and holds redacted copies of the values
+        set through :meth:`set_field` (the app may change its own objects later). Bodies
+        stay the bytes that were teed: :meth:`thaw` decodes and redacts them when the
+        exchange is built, which for an in-process store means only if it is ever read.
         """
         if self.identify is not None:
             self._identify()
-        if self._headers is None and self.settings.capture_metadata and self.request_headers:
-            self._headers = filter_headers(self.request_headers, self.settings.redacted_headers)
-        self.request_headers = ()
+        settings = self.settings
+        raw_headers = self.request_headers
+        if raw_headers:
+            if self._headers is None and settings.capture_metadata:
+                self._headers = _kept_headers(raw_headers, settings.dropped_headers)
+            self.request_headers = ()
         fields = self.fields
-        redactor = self.settings.redactor
-        if fields is not None:  # values the app handed over: redacted copies from now on
+        if fields is not None and not self._fields_copied:
+            redactor = settings.redactor
             self.fields = {
                 name: redactor.redact_value(value) if name in _REDACTED_FIELDS else value
                 for name, value in fields.items()
             }
-        if (
-            self._input is None
-            and (fields is None or "input" not in fields)
-            and self.settings.capture_inputs
-            and not redactor.is_clean(self.request.data())
-        ):
-            self._input = self._decoded_input(redactor)
-            self.request.discard()
-        if self._output is None and (fields is None or "output" not in fields):
-            sse = self.sse
-            if self.settings.capture_outputs and (
-                sse is not None or self.response_file
-                or not redactor.is_clean(self.response.data())
-            ):
-                self._output = self._decoded_output(redactor)
-                self.response.discard()
-                if sse is not None:
-                    sse.discard()
+            self._fields_copied = True
 
     def to_exchange(self) -> Exchange:
         """The redacted, bounded :class:`Exchange` this capture describes."""
-        self.prepare()
         return self.thaw(self.freeze())
 
     def freeze(self) -> tuple[Any, ...]:
-        """After :meth:`prepare`: everything :meth:`thaw` needs, as one plain tuple.
+        """:meth:`prepare`, then everything :meth:`thaw` needs as one plain tuple.
 
-        The tuple holds only strings, bytes, numbers, ``None`` and tuples of those (plus
+        The tuple holds only strings, bytes, numbers, ``None`` and a tuple of strings (plus
         what the app handed over, when it did), so the garbage collector stops tracking
         it: an in-process store keeping thousands of them adds no collector work, where
         as many live captures (each with its tees, lists and dicts) made full
         collections long and frequent enough to show in the request tail.
         """
+        self.prepare()
         settings = self.settings
         sse = self.sse
-        response_counter: BodyTee | SSEDataParser = sse if sse is not None else self.response
-        headers = self._headers
+        if self.response_file:
+            response_mode, response_data = _FILE, b""
+        elif sse is not None:
+            sse.close()
+            response_mode, response_data = _SSE, sse.data()
+        else:
+            response_mode, response_data = _BODY, self.response.data()
+        counter: BodyTee | SSEDataParser = sse if sse is not None else self.response
         # the order of the items is the order thaw() unpacks them in
         return (
             self.trace_id, self.session_id, self.user_id, self.method, self.path,
             self.status, self.latency_ms, self.error, self.client_disconnected,
             self.input_read, self.wall_start, settings.capture_inputs,
-            settings.capture_outputs, settings.capture_metadata, self.fields,
-            self._input, self.request.data(), self.content_type, self.content_encoding,
-            self.request.truncated, self.request.total,
-            self._output, self.response.data(), self.response_content_type,
-            self.response_encoding, response_counter.truncated, response_counter.total,
-            # one string, no nested tuples: one collector pass untracks the whole tuple
-            _frozen_headers(headers) if headers is not None else None,
+            settings.capture_outputs, settings.capture_metadata, settings.redactor.key_list,
+            self.fields, self.request.data(), self.content_type, self.content_encoding,
+            self.request.truncated, self.request.total, response_mode, response_data,
+            self.response_content_type, self.response_encoding, counter.truncated,
+            counter.total, self._headers,
         )
 
     @staticmethod
     def thaw(frozen: tuple[Any, ...]) -> Exchange:
-        """The :class:`Exchange` of a :meth:`freeze` result.
-
-        Bodies still held as bytes were found clean by :meth:`prepare` (nothing in them
-        to redact), so they are only decoded here.
-        """
+        """The :class:`Exchange` of a :meth:`freeze` result: bodies decoded and redacted."""
         (trace_id, session_id, user_id, method, path, status, latency_ms, error,
          client_disconnected, input_read, wall_start, capture_inputs, capture_outputs,
-         capture_metadata, fields, input_pair, request_data, content_type, content_encoding,
-         request_truncated, request_total, output_pair, response_data,
+         capture_metadata, redact_keys, fields, request_data, content_type, content_encoding,
+         request_truncated, request_total, response_mode, response_data,
          response_content_type, response_encoding, response_truncated, response_total,
          headers) = frozen
+        redactor = redactor_for(redact_keys)
         fields = fields or {}
         metadata: dict[str, Any] = {}
         if "input" in fields:
             input_value = fields["input"]
         elif capture_inputs:
-            input_value, facts = input_pair or decode_body(
+            input_value, facts = decode_body(
                 request_data, content_type=content_type, content_encoding=content_encoding,
-                truncated=request_truncated, redactor=_NO_REDACTION,
+                truncated=request_truncated, redactor=redactor,
             )
             if facts:
                 metadata["input_body"] = facts
@@ -476,11 +499,17 @@ class ExchangeCapture:
         if "output" in fields:
             output_value = fields["output"]
         elif capture_outputs:
-            output_value, facts = output_pair or decode_body(
-                response_data, content_type=response_content_type,
-                content_encoding=response_encoding, truncated=response_truncated,
-                redactor=_NO_REDACTION,
-            )
+            if response_mode == _FILE:
+                output_value, facts = None, {"file": True}
+            elif response_mode == _SSE:
+                output_value = redactor.redact_text(response_data.decode("utf-8", "replace"))
+                facts = {}
+            else:
+                output_value, facts = decode_body(
+                    response_data, content_type=response_content_type,
+                    content_encoding=response_encoding, truncated=response_truncated,
+                    redactor=redactor,
+                )
             if facts:
                 metadata["output_body"] = facts
         else:
@@ -515,30 +544,6 @@ class ExchangeCapture:
             client_disconnected=client_disconnected,
             metadata=metadata,
             created_at=datetime.fromtimestamp(wall_start, UTC),
-        )
-
-    def _decoded_input(self, redactor: Redactor) -> tuple[Any, dict[str, Any]]:
-        return decode_body(
-            self.request.data(),
-            content_type=self.content_type,
-            content_encoding=self.content_encoding,
-            truncated=self.request.truncated,
-            redactor=redactor,
-        )
-
-    def _decoded_output(self, redactor: Redactor) -> tuple[Any, dict[str, Any]]:
-        if self.response_file:
-            return None, {"file": True}
-        sse = self.sse
-        if sse is not None:
-            sse.close()
-            return redactor.redact_text(sse.data().decode("utf-8", "replace")), {}
-        return decode_body(
-            self.response.data(),
-            content_type=self.response_content_type,
-            content_encoding=self.response_encoding,
-            truncated=self.response.truncated,
-            redactor=redactor,
         )
 
 

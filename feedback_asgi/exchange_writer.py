@@ -329,11 +329,11 @@ class ExchangeWriter:
         prepare = getattr(item, "prepare", None)
         if prepare is None or not self._in_process:
             return False
-        prepare()
         freeze = getattr(item, "freeze", None)
-        if freeze is not None and hasattr(store, "put_frozen"):
+        if freeze is not None and hasattr(store, "put_frozen"):  # freeze() prepares first
             store.put_frozen(item.trace_id, freeze(), item.thaw, self.ttl)  # type: ignore[attr-defined]
         else:
+            prepare()
             store.put_pending(item, self.ttl)  # type: ignore[attr-defined]
         self.written += 1
         return True

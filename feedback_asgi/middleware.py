@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
@@ -81,12 +82,21 @@ def _otel_trace_id_getter() -> Callable[[], str | None] | None:
     proxy = trace.ProxyTracerProvider
     current_span = trace.get_current_span
     invalid = trace.INVALID_SPAN
+    # Without an SDK provider no span is ours to follow. The provider can be set once per
+    # process; until it is, look again at most once a second (the lookup reads os.environ).
+    state = {"configured": False, "recheck_at": 0.0}
 
     def current_trace_id() -> str | None:
-        # the span lookup is one ContextVar read; the provider check (an os.environ
-        # lookup while none is set) only runs when some span is current
+        if not state["configured"]:
+            now = time.monotonic()
+            if now < state["recheck_at"]:
+                return None
+            state["recheck_at"] = now + 1.0
+            if isinstance(trace.get_tracer_provider(), proxy):
+                return None
+            state["configured"] = True
         span = current_span()
-        if span is invalid or isinstance(trace.get_tracer_provider(), proxy):
+        if span is invalid:
             return None
         context = span.get_span_context()
         return format(context.trace_id, "032x") if context.is_valid else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import uuid
 
 import pytest
 
@@ -66,8 +67,9 @@ def test_traceparent_and_new_ids() -> None:
     assert trace_id_from_traceparent(b"00-" + b"0" * 32 + b"-00f067aa0ba902b7-01") is None
     assert trace_id_from_traceparent(b"ff-" + trace.encode() + b"-00f067aa0ba902b7-01") is None
     assert trace_id_from_traceparent(b"nonsense") is None
-    ids = {new_trace_id() for _ in range(100)}
-    assert len(ids) == 100
+    ids = {new_trace_id() for _ in range(600)}  # past two refills of the pool
+    assert len(ids) == 600
+    assert {(uuid.UUID(i).version, uuid.UUID(i).variant) for i in ids} == {(4, uuid.RFC_4122)}
     for value in ids:
         assert len(value) == 32
         assert value[12] == "4"
@@ -326,3 +328,13 @@ def test_frozen_headers_keep_a_nul_a_raw_asgi_caller_sent() -> None:
     capture.prepare()
     exchange = ExchangeCapture.thaw(capture.freeze())
     assert exchange.metadata["request_headers"] == {"x-odd": "a\x00b", "x-b": ""}
+
+
+def test_kept_headers_drop_credentials_in_any_case_and_join_repeats() -> None:
+    capture = ExchangeCapture("t", settings(redact_headers=["X-Internal"]))
+    capture.request_headers = [
+        (b"Authorization", b"Bearer s3cret"), (b"cookie", b"sid=1"), (b"X-Internal", b"no"),
+        (b"accept", b"a/b"), (b"Accept", b"c/d"), (b"user-agent", b"ua"),
+    ]
+    headers = capture.to_exchange().metadata["request_headers"]
+    assert headers == {"accept": "a/b, c/d", "user-agent": "ua"}

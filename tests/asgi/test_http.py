@@ -211,6 +211,13 @@ class FailingExchangeStore(MemoryExchangeStore):
         raise ConnectionError("exchange store down")
 
 
+class WritingExchangeStore(MemoryExchangeStore):
+    """Takes finished exchanges only, as Redis does: the writer builds (and redacts) them."""
+
+    async def put(self, exchange: Any, ttl: float | None = None) -> None:
+        await super().put(exchange, ttl)
+
+
 @pytest.mark.parametrize(
     ("broken_part", "counter", "count"),
     [
@@ -224,7 +231,7 @@ async def test_failing_signer_redactor_parser_and_store_are_invisible(
     monkeypatch: pytest.MonkeyPatch, broken_part: str, counter: str, count: int
 ) -> None:
     bare = await _answers(sse_and_plain_app())
-    exchanges = FailingExchangeStore() if broken_part == "store" else MemoryExchangeStore()
+    exchanges = FailingExchangeStore() if broken_part == "store" else WritingExchangeStore()
     # a failing write is retried until the exchange would have expired: a short TTL
     config = FeedbackKit.for_testing(exchange_ttl_seconds=0.2).config
     kit = FeedbackKit(config, store=MemoryFeedbackStore(), exchanges=exchanges)
@@ -238,6 +245,27 @@ async def test_failing_signer_redactor_parser_and_store_are_invisible(
     assert wrapped == bare
     await kit.writer.flush()
     assert kit.errors.snapshot() == {counter: count}
+    await kit.shutdown()
+
+
+async def test_a_failing_redactor_on_reading_an_in_process_exchange_is_invisible(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    kit = FeedbackKit(FeedbackKit.for_testing().config, store=MemoryFeedbackStore(),
+                      exchanges=MemoryExchangeStore())
+    async with client(FeedbackMiddleware(sse_and_plain_app(), kit=kit)) as http:
+        response = await http.get("/sse")
+    assert response.status_code == 200
+    trace_id = response.headers["x-trace-id"]
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("internal bug")
+
+    monkeypatch.setattr("feedback_asgi.redaction.Redactor.redact_text", broken)
+    assert await kit.exchanges.get(trace_id) is None  # built on first read: logged, not raised
+    assert any("building the exchange" in record.getMessage() for record in caplog.records)
+    monkeypatch.undo()
+    assert await kit.exchanges.get(trace_id) is None  # a broken entry is dropped, not retried
     await kit.shutdown()
 
 
