@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC
 from typing import Protocol, runtime_checkable
 
@@ -70,6 +71,7 @@ class ExchangeWriter:
         "_failing",
         "_idle",
         "_in_process",
+        "_keep_frozen",
         "_loop",
         "_queue",
         "_task",
@@ -115,6 +117,9 @@ class ExchangeWriter:
         self._waiting = False
         self._busy = False
         self._in_process = bool(getattr(store, "accepts_pending", False))
+        self._keep_frozen: Callable[..., None] | None = (
+            getattr(store, "put_frozen", None) if self._in_process else None
+        )
 
     # the request path
 
@@ -122,9 +127,19 @@ class ExchangeWriter:
         """Queue ``item`` for writing; never blocks, never raises for a full queue."""
         if self.synchronous and self._write_now(item):
             return
+        freeze = getattr(item, "freeze", None)
+        if freeze is not None and self._keep_frozen is not None:
+            # a store in this process keeps it as plain values: cheaper now, after the
+            # response has been sent, than a queue and a wake-up of the drainer later
+            try:
+                self._keep_frozen(item.trace_id, freeze(), item.thaw, self.ttl)  # type: ignore[union-attr]
+            except Exception as exc:
+                self.failed += 1
+                self.errors.record("exchange_write", exc)
+                return
+            self.written += 1
+            return
         if self._in_process and not isinstance(item, Exchange):
-            # a store in this process keeps it as it is: cheaper now, after the response
-            # has been sent, than a queue and a wake-up of the drainer later
             try:
                 if self._keep_pending(item):
                     return

@@ -55,19 +55,16 @@ TRACE_HEADER = b"x-trace-id"
 TOKEN_HEADER = b"x-feedback-token"
 EXPOSED = ("X-Trace-Id", "X-Feedback-Token")
 
-# request headers we look at, by lowercase name
-_TRACE, _REQUEST_ID, _TRACEPARENT, _SESSION, _ORIGIN, _COOKIE, _CTYPE, _CENC = range(8)
-_REQUEST_HEADERS = {
-    b"x-trace-id": _TRACE,
-    b"x-request-id": _REQUEST_ID,
-    b"traceparent": _TRACEPARENT,
-    b"x-session-id": _SESSION,
-    b"origin": _ORIGIN,
-    b"cookie": _COOKIE,
-    b"content-type": _CTYPE,
-    b"content-encoding": _CENC,
-}
-_USER_HEADER = 8
+# request headers we look at, by lowercase name (plus a trusted user header, if configured)
+_WANTED_HEADERS = frozenset({
+    b"x-trace-id", b"x-request-id", b"traceparent", b"x-session-id", b"origin", b"cookie",
+    b"content-type", b"content-encoding",
+})
+# response headers we look at; the ones in _RESPONSE_REBUILD make us rebuild the list
+_RESPONSE_REBUILD = frozenset({
+    TRACE_HEADER, TOKEN_HEADER, b"access-control-expose-headers", b"access-control-allow-origin",
+})
+_RESPONSE_WATCH = _RESPONSE_REBUILD | {b"content-type", b"content-encoding", b"content-length"}
 _SESSION_KEYS = ("session_id", "sid", "id")
 _FILE_MESSAGES = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 
@@ -119,7 +116,7 @@ def session_id_from_scope(scope: Mapping[str, Any]) -> str | None:
 def _subject_from_scope(capture: ExchangeCapture) -> None:
     """Fill session and user ids from what session/auth middleware put in the scope."""
     scope = capture.source
-    if scope is None:
+    if scope is None or ("session" not in scope and "user" not in scope):
         return
     session_id = session_id_from_scope(scope)
     if session_id is not None:
@@ -168,8 +165,8 @@ class FeedbackMiddleware:
     answers it itself, with the same endpoint code, so requests never reach such a router.
     """
 
-    __slots__ = ("_endpoint", "_errors", "_otel", "app", "collector", "kit", "registry",
-                 "settings")
+    __slots__ = ("_endpoint", "_errors", "_otel", "_wanted", "app", "collector", "kit",
+                 "registry", "settings")
 
     def __init__(
         self,
@@ -199,6 +196,10 @@ class FeedbackMiddleware:
         ) if self.kit.config.enabled else None
         self._errors = self.kit.errors
         self._otel = _otel_trace_id_getter()
+        user_header = self.settings.trusted_user_header if self.settings is not None else None
+        # the dropped names too: when none is sent, the headers are kept without a filter
+        dropped = self.settings.dropped_headers if self.settings is not None else frozenset()
+        self._wanted = _WANTED_HEADERS | dropped | ({user_header} if user_header else set())
         # the hook point for the feedback routes: the kit's endpoint app, when there is one
         self._endpoint: ASGIApp | None = self.kit.endpoint_app() if serve_endpoint else None
 
@@ -242,47 +243,58 @@ class FeedbackMiddleware:
         await self._run(scope, receive, send, capture)
 
     def _begin(self, scope: Scope, settings: CaptureSettings, path: str) -> ExchangeCapture:
-        found: list[bytes | None] = [None] * 9
-        user_header = settings.trusted_user_header
-        for name, value in scope.get("headers") or ():
-            lname = name.lower()
-            index = _REQUEST_HEADERS.get(lname)
-            if index is not None:
-                if found[index] is None:
-                    found[index] = value
-            elif user_header is not None and lname == user_header:
-                found[_USER_HEADER] = value
+        raw = scope.get("headers") or ()
+        if not isinstance(raw, list | tuple):
+            raw = list(raw)
+        wanted_names = self._wanted
+        # reversed: the first of repeated headers wins
+        wanted = {
+            lname: value for name, value in reversed(raw)
+            if (lname := name.lower()) in wanted_names
+        }
         trace_id = None
-        for index in (_TRACE, _REQUEST_ID):
-            incoming = found[index]
-            if incoming is not None:
-                if valid_id(incoming):
-                    trace_id = incoming.decode()
-                    break
-                self._errors.record("invalid incoming trace id replaced")
-        if trace_id is None and found[_TRACEPARENT] is not None:
-            trace_id = trace_id_from_traceparent(found[_TRACEPARENT] or b"")
+        if wanted:
+            for name in (b"x-trace-id", b"x-request-id"):
+                incoming = wanted.get(name)
+                if incoming is not None:
+                    if valid_id(incoming):
+                        trace_id = incoming.decode()
+                        break
+                    self._errors.record("invalid incoming trace id replaced")
+            if trace_id is None and b"traceparent" in wanted:
+                trace_id = trace_id_from_traceparent(wanted[b"traceparent"])
         if trace_id is None and self._otel is not None:
             trace_id = self._otel()
         capture = ExchangeCapture(
             trace_id or new_trace_id(), settings, self.kit.signer, method=scope["method"],
             path=path,
         )
-        capture.request_headers = scope.get("headers") or ()
+        capture.request_headers = raw
+        capture.headers_clean = not wanted or settings.dropped_headers.isdisjoint(wanted)
+        # read later (at the response's start): inner middleware may still set them
         capture.identify = _subject_from_scope
-        session = found[_SESSION]
+        if wanted:
+            self._read_headers(capture, wanted, settings)
+        return capture
+
+    def _read_headers(
+        self, capture: ExchangeCapture, wanted: dict[bytes, bytes], settings: CaptureSettings
+    ) -> None:
+        session = wanted.get(b"x-session-id")
         if session is not None and valid_id(session):
             capture.session_id = session.decode()
-        elif found[_COOKIE] is not None and settings.session_cookie is not None:
-            capture.session_id = self._cookie_session(found[_COOKIE] or b"", settings)
-        if found[_USER_HEADER]:
-            capture.user_id = (found[_USER_HEADER] or b"").decode("latin-1")
-        if found[_CTYPE] is not None:
-            capture.content_type = (found[_CTYPE] or b"").decode("latin-1")
-        if found[_CENC] is not None:
-            capture.content_encoding = (found[_CENC] or b"").decode("latin-1")
-        capture.cross_origin = found[_ORIGIN] is not None
-        return capture
+        elif b"cookie" in wanted and settings.session_cookie is not None:
+            capture.session_id = self._cookie_session(wanted[b"cookie"], settings)
+        user_header = settings.trusted_user_header
+        if user_header is not None and wanted.get(user_header):
+            capture.user_id = wanted[user_header].decode("latin-1")
+        content_type = wanted.get(b"content-type")
+        if content_type is not None:
+            capture.content_type = content_type.decode("latin-1")
+        encoding = wanted.get(b"content-encoding")
+        if encoding is not None:
+            capture.content_encoding = encoding.decode("latin-1")
+        capture.cross_origin = b"origin" in wanted
 
     @staticmethod
     def _cookie_session(header: bytes, settings: CaptureSettings) -> str | None:
@@ -403,47 +415,61 @@ class FeedbackMiddleware:
     def _start(self, capture: ExchangeCapture, message: Message) -> tuple[Message, bool]:
         """The start message with our headers, and whether to end the stream with our event."""
         capture.status = message["status"]
-        settings = capture.settings
-        headers: list[Any] = []
-        expose: bytes | None = None
-        allow_origin = False
-        content_length = False
-        for header in message.get("headers") or ():
-            name, value = header
-            lname = name.lower()
-            if lname in (TRACE_HEADER, TOKEN_HEADER):
-                continue
-            if lname == b"content-type":
-                capture.response_content_type = value.decode("latin-1")
-            elif lname == b"content-encoding":
-                capture.response_encoding = value.decode("latin-1")
-            elif lname == b"content-length":
-                content_length = True
-            elif lname == b"access-control-expose-headers":
-                expose = value if expose is None else expose + b", " + value
-                continue
-            elif lname == b"access-control-allow-origin":
-                allow_origin = True
-            headers.append(header)
-        headers.append((TRACE_HEADER, capture.trace_id.encode()))
-        headers.append((TOKEN_HEADER, capture.token.encode()))
-        if capture.cross_origin or allow_origin or expose is not None:
-            merged = _merge_expose(expose) if capture.cross_origin or allow_origin else expose
-            headers.append((b"access-control-expose-headers", merged))
+        raw = message.get("headers") or ()
+        seen = {
+            lname: value for name, value in raw
+            if (lname := name.lower()) in _RESPONSE_WATCH
+        }
+        ours = [(TRACE_HEADER, capture.trace_id.encode()), (TOKEN_HEADER, capture.token.encode())]
+        if not seen.keys() & _RESPONSE_REBUILD and not capture.cross_origin:
+            headers = [*raw, *ours]  # the common case: nothing of the app's to merge or drop
+        else:
+            headers = self._merged_headers(capture, raw, ours)
+        content_type = seen.get(b"content-type")
+        if content_type is not None:
+            capture.response_content_type = content_type.decode("latin-1")
+        encoding = seen.get(b"content-encoding")
+        if encoding is not None:
+            capture.response_encoding = encoding.decode("latin-1")
         sse = False
-        content_type = capture.response_content_type
-        if content_type is not None and content_type.lower().startswith("text/event-stream"):
-            if settings.capture_outputs and capture.response_encoding is None:
+        if content_type is not None and content_type[:17].lower() == b"text/event-stream":
+            settings = capture.settings
+            if settings.capture_outputs and encoding is None:
                 capture.sse = SSEDataParser(settings.response_limit)
             sse = (
                 settings.sse_feedback_event
-                and not content_length
+                and b"content-length" not in seen
                 and capture.method != "HEAD"
-                and capture.response_encoding is None
+                and encoding is None
             )
-        elif capture.response_encoding is not None:
+        elif encoding is not None:
             capture.response.limit = 0  # encoded bytes are counted, not kept
         return {**message, "headers": headers}, sse
+
+    @staticmethod
+    def _merged_headers(
+        capture: ExchangeCapture, raw: Any, ours: list[tuple[bytes, bytes]]
+    ) -> list[Any]:
+        """The app's headers without its own trace/token headers, ours added, and
+        ``Access-Control-Expose-Headers`` merged when a browser may need it."""
+        headers: list[Any] = []
+        expose: bytes | None = None
+        allow_origin = False
+        for header in raw:
+            lname = header[0].lower()
+            if lname in (TRACE_HEADER, TOKEN_HEADER):
+                continue
+            if lname == b"access-control-expose-headers":
+                expose = header[1] if expose is None else expose + b", " + header[1]
+                continue
+            if lname == b"access-control-allow-origin":
+                allow_origin = True
+            headers.append(header)
+        headers.extend(ours)
+        if capture.cross_origin or allow_origin or expose is not None:
+            merged = _merge_expose(expose) if capture.cross_origin or allow_origin else expose
+            headers.append((b"access-control-expose-headers", merged))
+        return headers
 
     async def _send_last_sse(
         self, capture: ExchangeCapture, message: Message, body: bytes, tail: bytes, send: Send

@@ -338,3 +338,44 @@ def test_kept_headers_drop_credentials_in_any_case_and_join_repeats() -> None:
     ]
     headers = capture.to_exchange().metadata["request_headers"]
     assert headers == {"accept": "a/b, c/d", "user-agent": "ua"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "kept"),
+    [
+        ([(b"accept", b"a/b"), (b"user-agent", b"ua")], {"accept": "a/b", "user-agent": "ua"}),
+        ([(b"Accept", b"a/b"), (b"Authorization", b"Bearer s3cret"), (b"X-Api-Key", b"k")],
+         {"accept": "a/b"}),
+        ([(b"cookie", b"sid=s3cret"), (b"accept", b"x")], {"accept": "x"}),
+    ],
+)
+def test_the_middleware_keeps_headers_without_credentials_in_the_frozen_store(
+    headers: list[tuple[bytes, bytes]], kept: dict[str, str]
+) -> None:
+    from feedback_asgi.kit import FeedbackKit
+    from feedback_asgi.middleware import FeedbackMiddleware
+    from feedback_asgi.storage.memory import MemoryExchangeStore, MemoryFeedbackStore
+    from tests.asgi.harness import Receiver, http_scope, request
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+
+    async def main() -> dict[str, str]:
+        kit = FeedbackKit(FeedbackKit.for_testing().config, store=MemoryFeedbackStore(),
+                          exchanges=MemoryExchangeStore())
+        sent: list[object] = []
+
+        async def send(message: object) -> None:
+            sent.append(message)
+
+        await FeedbackMiddleware(app, kit=kit)(http_scope(headers=headers),  # type: ignore[arg-type]
+                                               Receiver(*request()), send)
+        (frozen,) = [entry for _, entry in kit.exchanges._entries.values()]  # type: ignore[attr-defined]
+        assert isinstance(frozen, tuple)
+        assert b"s3cret" not in repr(frozen).encode()
+        exchange = await kit.exchanges.get(frozen[0])
+        assert exchange is not None
+        return dict(exchange.metadata["request_headers"])
+
+    assert asyncio.run(main()) == kept
