@@ -4,7 +4,9 @@ the inner store fails, findable while they wait, drained on close."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from typing import Any
 
 from feedback_asgi.integrations.django.background import BackgroundLoop, LoopExchangeStore
 from feedback_asgi.storage.memory import MemoryExchangeStore
@@ -65,4 +67,45 @@ def test_close_drains_what_is_queued() -> None:
         assert len(inner) == 5
         assert store.pending == 0
     finally:
+        background.stop()
+
+
+def test_one_wake_up_of_the_background_loop_serves_a_batch_and_the_hand_over_is_bounded() -> None:
+    background = BackgroundLoop("test-feedback-io")
+    inner = MemoryExchangeStore()
+    store = LoopExchangeStore(inner, background, max_pending=10)
+    loop = background.loop
+    wake_ups = 0
+    call_soon_threadsafe = loop.call_soon_threadsafe
+
+    def counted(callback: Any, *args: Any) -> Any:
+        nonlocal wake_ups
+        wake_ups += 1
+        return call_soon_threadsafe(callback, *args)
+
+    busy, release = threading.Event(), threading.Event()
+
+    def occupy() -> None:  # the loop is busy while the request threads hand exchanges over
+        busy.set()
+        release.wait(10)
+
+    try:
+        call_soon_threadsafe(occupy)
+        assert busy.wait(10)
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        for n in range(15):
+            store.put_nowait(Exchange(f"t-{n}"), 60)
+        assert wake_ups == 1
+        assert (store.pending, store.dropped) == (10, 5)  # the oldest five dropped, counted
+        found = asyncio.run(store._get("t-14"))  # not handed over yet: found all the same
+        assert found is not None
+        assert found.trace_id == "t-14"
+        release.set()
+        _wait_until_written(store)
+        assert store.pending == 0
+        assert {e.trace_id for _, e in inner._entries.values()} == {f"t-{n}" for n in range(5, 15)}
+        assert store.writer.written == 10
+    finally:
+        release.set()
+        asyncio.run(store.close())
         background.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -76,9 +77,10 @@ class BackgroundLoop:
 class LoopExchangeStore:
     """An exchange store whose calls all run on one :class:`BackgroundLoop`.
 
-    ``put_nowait`` hands the exchange to :attr:`writer` on the background loop and returns
-    at once; that writer holds at most ``max_pending`` exchanges (oldest dropped, counted
-    in ``dropped``) and retries writes the inner store could not make.
+    ``put_nowait`` queues the exchange for :attr:`writer` on the background loop and returns
+    at once (one loop wake-up per batch); the hand-over queue and the writer each hold at
+    most ``max_pending`` exchanges (oldest dropped, counted in ``dropped``), and the writer
+    retries writes the inner store could not make.
     """
 
     def __init__(
@@ -89,31 +91,51 @@ class LoopExchangeStore:
         self.max_pending = max_pending
         self.writer = ExchangeWriter(inner, maxsize=max_pending)
         """The writer on the background loop (its counters: written, failed, retries)."""
+        self._handoff: deque[tuple[Exchange, float | None]] = deque()
+        self._handoff_dropped = 0
         self._handing = 0
+        self._wake_scheduled = False
         self._lock = threading.Lock()
 
     @property
     def pending(self) -> int:
         """Exchanges handed over and not yet written (or given up)."""
-        return self._handing + self.writer.pending
+        return len(self._handoff) + self._handing + self.writer.pending
 
     @property
     def dropped(self) -> int:
-        """Exchanges pushed out of the writer's full queue."""
-        return self.writer.dropped
+        """Exchanges pushed out of a full queue (the writer's or the hand-over's)."""
+        return self.writer.dropped + self._handoff_dropped
 
     def put_nowait(self, exchange: Exchange, ttl: float | None = None) -> None:
-        """Queue ``exchange`` for the background writer (kept for ``ttl`` seconds)."""
-        with self._lock:
-            self._handing += 1
-        self.background.loop.call_soon_threadsafe(self._hand_over, exchange, ttl)
+        """Queue ``exchange`` for the background writer (kept for ``ttl`` seconds).
 
-    def _hand_over(self, exchange: Exchange, ttl: float | None) -> None:
-        if ttl is not None:
-            self.writer.ttl = ttl  # the kit passes the same TTL with every exchange
-        self.writer.put_nowait(exchange)
+        One wake-up of the background loop serves every exchange queued until it runs:
+        waking another thread per request would cost each request a thread switch.
+        """
         with self._lock:
-            self._handing -= 1
+            handoff = self._handoff
+            if len(handoff) >= self.max_pending:
+                handoff.popleft()
+                self._handoff_dropped += 1
+            handoff.append((exchange, ttl))
+            if self._wake_scheduled:
+                return
+            self._wake_scheduled = True
+        self.background.loop.call_soon_threadsafe(self._hand_over)
+
+    def _hand_over(self) -> None:
+        with self._lock:
+            batch, self._handoff = self._handoff, deque()
+            self._wake_scheduled = False
+            self._handing = len(batch)  # still pending while it moves to the writer
+        writer = self.writer
+        for exchange, ttl in batch:
+            if ttl is not None:
+                writer.ttl = ttl  # the kit passes the same TTL with every exchange
+            writer.put_nowait(exchange)
+        with self._lock:
+            self._handing = 0
 
     async def put(self, exchange: Exchange, ttl: float | None = None) -> bool | None:
         """Write ``exchange`` and wait for it (the inner store's answer)."""
@@ -125,6 +147,10 @@ class LoopExchangeStore:
         return await self.background.run(self._get(trace_id))
 
     async def _get(self, trace_id: str) -> Exchange | None:
+        with self._lock:
+            handed = [e for e, _ in self._handoff if e.trace_id == trace_id]
+        if handed:
+            return handed[-1]
         queued = self.writer.find(trace_id)
         if queued is not None:
             return queued
@@ -143,5 +169,6 @@ class LoopExchangeStore:
         await self.background.run(self._close())
 
     async def _close(self) -> None:
+        self._hand_over()
         await self.writer.stop()
         await self.inner.close()
