@@ -239,7 +239,11 @@ class CaptureSettings:
 
     def should_capture(self, method: str, path: str) -> bool:
         """Whether a request is captured: method allowed, path included, not excluded."""
-        if method not in self.methods or self.is_feedback_path(path):
+        return not self.is_feedback_path(path) and self.matches(method, path)
+
+    def matches(self, method: str, path: str) -> bool:
+        """:meth:`should_capture` for a path already known not to be the feedback path."""
+        if method not in self.methods:
             return False
         if self.include is not None and self.include.match(path) is None:
             return False

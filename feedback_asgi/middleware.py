@@ -223,10 +223,13 @@ class FeedbackMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if self._endpoint is not None and settings.is_feedback_path(path):
-            await self._endpoint(scope, receive, send)
+        if settings.is_feedback_path(path):
+            if self._endpoint is not None:
+                await self._endpoint(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
-        if not settings.should_capture(scope["method"], path):
+        if not settings.matches(scope["method"], path):
             await self.app(scope, receive, send)
             return
         kit = self.kit
