@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, inspect, select, update
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -75,6 +75,8 @@ _ASYNC_DRIVERS = {
     "mariadb": "mariadb+asyncmy",
 }
 _SQLITE_BUSY_TIMEOUT_MS = 5_000
+# Execution option marking SQLite connections that only read: they get no BEGIN.
+_SQLITE_READ_OPTION = "feedback_asgi_sqlite_read"
 _t = ai_feedback.c
 _ROLLUP_COLUMNS = (_t.created_at, _t.rating, _t.thumbs, *(_t[name] for name in DIMENSIONS))
 
@@ -132,12 +134,33 @@ def _bound_connect_time(engine: AsyncEngine, timeout: float) -> None:
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL, a busy timeout, and transactions that take the write lock at ``BEGIN``.
+
+    The driver's own transaction handling begins only before INSERT/UPDATE/DELETE, so DDL
+    and the reads before a write ran outside any transaction (two workers creating the
+    tables both saw them missing); a plain deferred BEGIN would not do either, as a
+    transaction that reads first fails its lock upgrade at once, without the busy wait,
+    when another connection writes. So the driver emits no BEGIN and every transaction
+    starts with ``BEGIN IMMEDIATE``, which waits up to the busy timeout; connections for
+    reads (``AUTOCOMMIT``, or the reader's ``_SQLITE_READ_OPTION``) get no transaction and
+    never take the write lock.
+    """
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # SQLAlchemy fires "begin" for AUTOCOMMIT connections too (autobegin on execute).
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT" or options.get(_SQLITE_READ_OPTION):
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _is_unavailable(exc: BaseException) -> bool:
@@ -249,10 +272,13 @@ class SqlFeedbackStore:
             on_failure=lambda exc: Err(_unavailable(exc)),
         )
         # Reads are single statements: on PostgreSQL run them in autocommit, which saves
-        # the BEGIN and ROLLBACK round trips (same pool, nothing else changes).
+        # the BEGIN and ROLLBACK round trips (same pool, nothing else changes); on SQLite
+        # they run without BEGIN IMMEDIATE, so readers never wait for the write lock.
         reader = engine
         if self.dialect_name == "postgresql":
             reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        elif self.dialect_name == "sqlite":
+            reader = engine.execution_options(**{_SQLITE_READ_OPTION: True})
         bound = _Bound(engine, reader, committer)
         self._by_loop[loop] = bound
         if self._given_engine is None:
@@ -413,7 +439,7 @@ class SqlFeedbackStore:
         ids = [item.id for item in items]
         targets = [item.supersedes for item in items if item.supersedes is not None]
         try:
-            engine = await self._engine()
+            engine = await self._reader()
             async with self._connect(engine) as conn:
                 found = await conn.scalar(select(_t.id).where(_t.id.in_(ids)).limit(1))
                 if found is not None:
@@ -645,7 +671,7 @@ class SqlFeedbackStore:
         with _reads():
             bound = await self._bound()
             started = time.perf_counter()
-            async with self._connect(bound.engine) as conn:
+            async with self._connect(bound.reader) as conn:
                 await conn.scalar(select(1))
         self._note(True)
         return (time.perf_counter() - started) * 1000
