@@ -253,14 +253,24 @@ class CaptureSettings:
 class BodyTee:
     """A bounded copy of a body: keeps the first ``limit`` bytes, counts all of them."""
 
-    __slots__ = ("chunks", "limit", "size", "total", "truncated")
+    __slots__ = ("_first", "_more", "limit", "size", "total", "truncated")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.chunks: list[bytes] = []
         self.size = 0
         self.total = 0
         self.truncated = False
+        # the first chunk alone, a list only from the second one on: most bodies are one
+        # chunk, and every list lives (and is tracked by the collector) for the request
+        self._first: bytes | None = None
+        self._more: list[bytes] | None = None
+
+    @property
+    def chunks(self) -> list[bytes]:
+        """The kept chunks, in order."""
+        if self._first is None:
+            return []
+        return [self._first, *(self._more or ())]
 
     def add(self, body: bytes) -> None:
         """Tee one chunk: copy at most what still fits (bytes objects are kept, not copied)."""
@@ -276,16 +286,26 @@ class BodyTee:
             body = bytes(body[:room])
         elif type(body) is not bytes:
             body = bytes(body)
-        self.chunks.append(body)
+        if self._first is None:
+            self._first = body
+        elif self._more is None:
+            self._more = [body]
+        else:
+            self._more.append(body)
         self.size += len(body)
 
     def data(self) -> bytes:
         """The kept bytes."""
-        return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        first = self._first
+        if first is None:
+            return b""
+        more = self._more
+        return first if more is None else first + b"".join(more)
 
     def discard(self) -> None:
         """Drop the kept bytes (once decoded), keeping the counts."""
-        self.chunks = []
+        self._first = None
+        self._more = None
 
 
 class ExchangeCapture:
