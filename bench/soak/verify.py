@@ -76,6 +76,30 @@ def _context_exempt(trace: TraceRecord, post: PostRecord, faults: list[FaultRepo
     return False
 
 
+MAX_EXAMPLES = 20
+"""Rows with a context problem described in the figures (when, which workers)."""
+
+
+def _example(problem: str, post: PostRecord, load: LoadResult,
+             faults: list[FaultReport]) -> dict[str, Any]:
+    """One problem row: when its trace and post happened, relative to the run and the faults."""
+    trace = post.trace
+
+    def since(moment: float | None, origin: float) -> float | None:
+        return None if moment is None else round(moment - origin, 3)
+
+    return {
+        "problem": problem,
+        "trace_finished_s": since(trace.finished, load.started),
+        "acked_s": since(post.acked_at, load.started),
+        "acked_after_trace_s": since(post.acked_at, trace.finished),
+        "capturing_worker": trace.worker,
+        "storing_worker": post.worker,
+        "attempts": post.attempts,
+        "after_faults_s": {fault.name: since(trace.finished, fault.ended) for fault in faults},
+    }
+
+
 def _context_problem(row: Row, post: PostRecord) -> str | None:
     trace = post.trace
     context = row.context
@@ -158,6 +182,7 @@ def evaluate(load: LoadResult, rows: list[Row], faults: list[FaultReport]) -> di
     by_id = {post.acked_id: post for post in acked}
     checked = cross_worker = exempt = missing_in_faults = 0
     problems: Counter[str] = Counter()
+    examples: list[dict[str, Any]] = []
     for row in rows:
         post = by_id.get(row.id)
         if post is None:
@@ -171,6 +196,8 @@ def evaluate(load: LoadResult, rows: list[Row], faults: list[FaultReport]) -> di
         problem = _context_problem(row, post)
         if problem is not None:
             problems[problem] += 1
+            if len(examples) < MAX_EXAMPLES:
+                examples.append(_example(problem, post, load, faults))
     post_seconds = [a.seconds for a in load.answers if a.route == "post" and a.status]
     statuses = load.statuses("post")
     other_5xx = sum(n for s, n in statuses.items() if s is not None and s >= 500 and s != 503)
@@ -196,6 +223,7 @@ def evaluate(load: LoadResult, rows: list[Row], faults: list[FaultReport]) -> di
         "context_fault_exempt": exempt,
         "context_missing_in_fault_windows": missing_in_faults,
         "context_problems": dict(problems),
+        "context_problem_examples": examples,
         "load_seconds": round(load.finished - load.started, 1),
         "deadline_hit": load.deadline_hit,
     }
