@@ -85,8 +85,8 @@ class RedisGuard:
         self.bypassed = 0
         self.error_generation = 0
         self.last_failure_timed_out = False
-        """Whether the latest failure was a timeout (a busy event loop or connection pool,
-        or a silent Redis) rather than a refused or broken connection."""
+        """Whether the latest failure was a timeout (a busy event loop, or a silent
+        Redis) rather than a refused or broken connection."""
         self._logger = logger
         self._healthy = True
         self._retry_at = 0.0
@@ -127,11 +127,7 @@ class RedisGuard:
         """Record a failure: count it, pause, and log it if it starts an outage."""
         self.errors += 1
         self.error_generation += 1
-        # a busy pool raises ConnectionError("No connection available.") from a timeout:
-        # congestion like a slow reply, not a refused connection
-        self.last_failure_timed_out = isinstance(exc, TimeoutError) or isinstance(
-            exc.__cause__, TimeoutError
-        )
+        self.last_failure_timed_out = isinstance(exc, TimeoutError)
         self._retry_at = time.monotonic() + self.retry_interval
         if self._healthy:
             self._healthy = False

@@ -118,27 +118,6 @@ async def test_a_refused_redis_is_not_waited_for() -> None:
     assert seconds < EXCHANGE_SETTLE_SECONDS / 2
 
 
-async def test_a_busy_connection_pool_is_congestion_worth_waiting_for(
-    redis_url: str, redis_prefix: str
-) -> None:
-    from feedback_asgi.storage.redis_support import make_redis_client
-
-    # one pooled connection, checked out: the next call waits for the pool and fails with
-    # redis-py's ConnectionError("No connection available.") raised from a timeout
-    client = make_redis_client(redis_url, timeout=0.2, max_connections=1)
-    store = RedisExchangeStore(client, prefix=redis_prefix)
-    store.timeout = 1.0
-    held = await client.connection_pool.get_connection()
-    try:
-        assert await store.get("t-busy") is None
-        assert store.redis_errors == 1
-        assert not store.healthy
-        assert store.worth_waiting  # congestion, not a refused connection
-    finally:
-        await client.connection_pool.release(held)
-        await store.close()
-
-
 async def test_a_refused_connection_is_not_worth_waiting_for() -> None:
     import socket
 
