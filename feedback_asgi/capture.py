@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -187,16 +187,21 @@ class CaptureSettings:
     include: re.Pattern[str] | None = None
     exclude: re.Pattern[str] | None = None
     redacted_headers: frozenset[str] = frozenset()
-    dropped_headers: frozenset[bytes] = frozenset(
-        name.encode() for name in ALWAYS_REDACTED_HEADERS
-    )
+    dropped_headers: frozenset[bytes] = field(init=False)
     """Lowercase names of the request headers never kept: ``redacted_headers`` and the
-    ones always redacted, as bytes (what an ASGI scope holds)."""
+    ones always redacted, as bytes (what an ASGI scope holds); derived, not set."""
     redactor: Redactor = _NO_REDACTION
     session_cookie: bytes | None = None
     trusted_user_header: bytes | None = None
     sse_feedback_event: bool = True
     token_ttl: int = 86_400
+
+    def __post_init__(self) -> None:
+        dropped = frozenset(
+            name.lower().encode("latin-1")
+            for name in (*self.redacted_headers, *ALWAYS_REDACTED_HEADERS)
+        )
+        object.__setattr__(self, "dropped_headers", dropped)  # a frozen dataclass
 
     @classmethod
     def from_config(
@@ -219,10 +224,6 @@ class CaptureSettings:
             include=_compile_patterns(config.capture_include),
             exclude=_compile_patterns(config.capture_exclude),
             redacted_headers=frozenset(name.lower() for name in config.redact_headers),
-            dropped_headers=frozenset(
-                name.lower().encode("latin-1")
-                for name in (*config.redact_headers, *ALWAYS_REDACTED_HEADERS)
-            ),
             redactor=redactor_for(tuple(config.redact_fields)),
             session_cookie=config.session_cookie.encode() if config.session_cookie else None,
             trusted_user_header=(

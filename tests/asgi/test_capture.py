@@ -379,3 +379,11 @@ def test_the_middleware_keeps_headers_without_credentials_in_the_frozen_store(
         return dict(exchange.metadata["request_headers"])
 
     assert asyncio.run(main()) == kept
+
+
+def test_settings_built_directly_drop_their_redacted_headers_too() -> None:
+    direct = CaptureSettings(redacted_headers=frozenset({"x-internal"}))
+    assert {b"x-internal", b"authorization", b"cookie"} <= direct.dropped_headers
+    capture = ExchangeCapture("t", direct)
+    capture.request_headers = [(b"x-internal", b"no"), (b"accept", b"a/b")]
+    assert capture.to_exchange().metadata["request_headers"] == {"accept": "a/b"}
