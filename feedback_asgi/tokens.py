@@ -173,16 +173,7 @@ class TokenSigner:
         expires = int(self.clock()) + (self.ttl_seconds if ttl_seconds is None else ttl_seconds)
         encoded_subject = _b64(subject.encode()) if subject else ""
         kid = self._signing_id
-        # _signature() and _HmacSha256.digest() inlined: this runs once per captured request
-        key = self._signing_key
-        inner = key._inner.copy()
-        inner.update(f"{_VERSION}\x00{kid}\x00{trace_id}\x00{encoded_subject}\x00{expires}".encode())
-        outer = key._outer.copy()
-        outer.update(inner.digest())
-        signature = (
-            binascii.b2a_base64(outer.digest(), newline=False)
-            .translate(_URLSAFE).rstrip(b"=").decode()
-        )
+        signature = self._signature(self._signing_key, kid, trace_id, encoded_subject, expires)
         return f"{_VERSION}.{kid}.{expires}.{trace_id}.{encoded_subject}.{signature}"
 
     @staticmethod
