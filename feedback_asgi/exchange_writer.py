@@ -127,19 +127,9 @@ class ExchangeWriter:
         """Queue ``item`` for writing; never blocks, never raises for a full queue."""
         if self.synchronous and self._write_now(item):
             return
-        freeze = getattr(item, "freeze", None)
-        if freeze is not None and self._keep_frozen is not None:
-            # a store in this process keeps it as plain values: cheaper now, after the
-            # response has been sent, than a queue and a wake-up of the drainer later
-            try:
-                self._keep_frozen(item.trace_id, freeze(), item.thaw, self.ttl)  # type: ignore[union-attr]
-            except Exception as exc:
-                self.failed += 1
-                self.errors.record("exchange_write", exc)
-                return
-            self.written += 1
-            return
         if self._in_process and not isinstance(item, Exchange):
+            # a store in this process keeps it as it is: cheaper now, after the response
+            # has been sent, than a queue and a wake-up of the drainer later
             try:
                 if self._keep_pending(item):
                     return
@@ -340,16 +330,17 @@ class ExchangeWriter:
         ``prepare()`` still runs here, so credentials and anything to redact are gone
         before the store keeps it; only decoding of bodies with nothing to redact waits.
         """
-        store = self.store
-        prepare = getattr(item, "prepare", None)
-        if prepare is None or not self._in_process:
+        if not self._in_process:
             return False
         freeze = getattr(item, "freeze", None)
-        if freeze is not None and hasattr(store, "put_frozen"):  # freeze() prepares first
-            store.put_frozen(item.trace_id, freeze(), item.thaw, self.ttl)  # type: ignore[attr-defined]
+        if freeze is not None and self._keep_frozen is not None:  # freeze() prepares first
+            self._keep_frozen(item.trace_id, freeze(), item.thaw, self.ttl)  # type: ignore[attr-defined]
         else:
+            prepare = getattr(item, "prepare", None)
+            if prepare is None:
+                return False
             prepare()
-            store.put_pending(item, self.ttl)  # type: ignore[attr-defined]
+            self.store.put_pending(item, self.ttl)  # type: ignore[attr-defined]
         self.written += 1
         return True
 

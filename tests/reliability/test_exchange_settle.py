@@ -46,17 +46,18 @@ async def _post(kit: FeedbackKit, token: str, trace: str) -> tuple[float, dict[s
     return time.monotonic() - started, dict(item.context)
 
 
+async def _store_late(kit: FeedbackKit, trace_id: str, question: str, answer: str) -> None:
+    """The capturing worker's writer, running 0.3 s behind."""
+    await asyncio.sleep(0.3)
+    await kit.exchanges.put(Exchange(trace_id=trace_id, input=question, output=answer))
+
+
 async def test_a_late_exchange_from_another_worker_is_awaited(
     kits: tuple[FeedbackKit, FeedbackKit],
 ) -> None:
     capturing, answering = kits
     token = capturing.signer.sign("t-late")
-
-    async def store_late() -> None:  # the capturing worker's writer, running behind
-        await asyncio.sleep(0.3)
-        await capturing.exchanges.put(Exchange(trace_id="t-late", input="q", output="a"))
-
-    late = asyncio.create_task(store_late())
+    late = asyncio.create_task(_store_late(capturing, "t-late", "q", "a"))
     seconds, context = await _post(answering, token, "t-late")
     await late
     assert (context["input"], context["output"]) == ("q", "a")
@@ -88,12 +89,7 @@ async def test_a_late_exchange_is_awaited_even_during_the_pause_after_a_redis_ti
     assert exchanges.redis_errors == 1
     assert not exchanges.healthy
     token = capturing.signer.sign("t-paused")
-
-    async def store_late() -> None:
-        await asyncio.sleep(0.3)
-        await capturing.exchanges.put(Exchange(trace_id="t-paused", input="q2", output="a2"))
-
-    late = asyncio.create_task(store_late())
+    late = asyncio.create_task(_store_late(capturing, "t-paused", "q2", "a2"))
     seconds, context = await _post(answering, token, "t-paused")
     await late
     assert (context["input"], context["output"]) == ("q2", "a2")
