@@ -7,9 +7,12 @@ nothing else. A background task, started lazily on the running event loop (and s
 again if the loop changes, as it does between tests), turns each entry into an
 :class:`~feedback_asgi.types.Exchange` (redaction happens here) and writes it.
 
-A write that fails (the store raises, or answers ``False`` as ``RedisExchangeStore``
-does) is not lost: the drainer keeps that exchange (still found by :meth:`find`) and
-tries again with a backoff from :data:`RETRY_FIRST_SECONDS` to :data:`RETRY_MAX_SECONDS`,
+The drainer writes up to :data:`WRITE_BATCH_MAX` exchanges at a time: a store with a
+``put_many`` method (``RedisExchangeStore``: one pipeline) gets them in one call, so a
+backlog, after an outage or on a busy event loop, drains in a few round trips instead of
+one per exchange. A write that fails (the store raises, or answers ``False`` as
+``RedisExchangeStore`` does) is not lost: the drainer keeps those exchanges (still found
+by :meth:`find`) and tries again with a backoff from :data:`RETRY_FIRST_SECONDS` to :data:`RETRY_MAX_SECONDS`,
 while new entries queue behind it (the queue's capacity still bounds memory). It gives
 up, counted in ``failed``, only once the exchange is older than its TTL: it would have
 expired anyway. Nothing is ever raised to the request path. :meth:`stop` drains what is
@@ -23,7 +26,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Protocol, runtime_checkable
 
@@ -37,6 +40,8 @@ logger = logging.getLogger("feedback_asgi")
 
 BATCH_DELAY_SECONDS = 0.02
 """How long the drainer lets exchanges gather after the first one wakes it."""
+WRITE_BATCH_MAX = 128
+"""The most exchanges one write carries (a store with ``put_many``: one round trip)."""
 RETRY_FIRST_SECONDS = 0.05
 """The wait before the first retry of a failed write; doubled after each failure."""
 RETRY_MAX_SECONDS = 1.0
@@ -66,13 +71,14 @@ class ExchangeWriter:
 
     __slots__ = (
         "_busy",
-        "_current",
         "_event",
         "_failing",
         "_idle",
         "_in_process",
+        "_inflight",
         "_keep_frozen",
         "_loop",
+        "_put_many",
         "_queue",
         "_task",
         "_waiting",
@@ -107,7 +113,7 @@ class ExchangeWriter:
         self.written = 0
         self.failed = 0
         self.retries = 0
-        self._current: Exchange | None = None
+        self._inflight: list[Exchange] = []
         self._failing = False
         self._queue: deque[Exchange | PendingExchange] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -119,6 +125,9 @@ class ExchangeWriter:
         self._in_process = bool(getattr(store, "accepts_pending", False))
         self._keep_frozen: Callable[..., None] | None = (
             getattr(store, "put_frozen", None) if self._in_process else None
+        )
+        self._put_many: Callable[..., Awaitable[bool | None]] | None = getattr(
+            store, "put_many", None
         )
 
     # the request path
@@ -183,8 +192,8 @@ class ExchangeWriter:
 
     @property
     def pending(self) -> int:
-        """Entries not written yet: those queued and the one being written or retried."""
-        return len(self._queue) + (self._current is not None)
+        """Entries not written yet: those queued and those being written or retried."""
+        return len(self._queue) + len(self._inflight)
 
     @property
     def alive(self) -> bool:
@@ -263,37 +272,41 @@ class ExchangeWriter:
                 event.clear()
                 await event.wait()
                 continue
-            item = queue.popleft()
             self._busy = True
+            batch = self._take_batch()
+            if not batch:
+                continue
+            self._inflight = batch
             try:
-                if not isinstance(item, Exchange) and self._keep_pending(item):
-                    continue
-                exchange = item if isinstance(item, Exchange) else item.to_exchange()
+                await self._write(batch)
+            finally:
+                self._inflight = []
+
+    def _take_batch(self) -> list[Exchange]:
+        """Up to :data:`WRITE_BATCH_MAX` queued entries, finished as exchanges."""
+        queue = self._queue
+        batch: list[Exchange] = []
+        while queue and len(batch) < WRITE_BATCH_MAX:
+            item = queue.popleft()
+            try:
+                if isinstance(item, Exchange):
+                    batch.append(item)
+                elif not self._keep_pending(item):
+                    batch.append(item.to_exchange())
             except Exception as exc:
                 self.failed += 1
                 self.errors.record("exchange_write", exc)
-                continue
-            self._current = exchange
-            try:
-                await self._write(exchange)
-            finally:
-                self._current = None
+        return batch
 
-    async def _write(self, exchange: Exchange) -> None:
-        """Write ``exchange``, retrying with a backoff until it is kept or has expired."""
-        ttl = self.ttl
+    async def _write(self, batch: list[Exchange]) -> None:
+        """Write ``batch``, retrying what failed with a backoff until kept or expired."""
         delay = RETRY_FIRST_SECONDS
-        give_up_at: float | None = None
+        ttls: list[float | None] = [self.ttl] * len(batch)
+        give_up_at: list[float] | None = None
         while True:
-            error: Exception | None = None
-            try:
-                kept = await self.store.put(exchange, ttl)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                kept, error = False, exc
-            if kept is not False:
-                self.written += 1
+            failed, error = await self._try(batch, ttls)
+            self.written += len(batch) - len(failed)
+            if not failed:
                 if self._failing:
                     self._failing = False
                     logger.info("feedback-asgi: exchange writes succeed again")
@@ -303,15 +316,51 @@ class ExchangeWriter:
                 logger.warning("feedback-asgi: exchange write failed (%r); retrying", error)
             now = time.monotonic()
             if give_up_at is None:
-                give_up_at = now + self._lifetime_left(exchange)
-            if now + delay >= give_up_at:
+                give_up_at = [now + self._lifetime_left(exchange) for exchange in batch]
+            still = [index for index in failed if now + delay < give_up_at[index]]
+            for _ in range(len(failed) - len(still)):
                 self.failed += 1
                 self.errors.record("exchange_write", error)
+            if not still:
                 return
-            self.retries += 1
+            batch = [batch[index] for index in still]
+            give_up_at = [give_up_at[index] for index in still]
+            self._inflight = batch
+            self.retries += len(batch)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_SECONDS)
-            ttl = max(give_up_at - time.monotonic(), 0.001)  # expires when it would have
+            now = time.monotonic()
+            ttls = [max(deadline - now, 0.001) for deadline in give_up_at]  # expires when it would have
+
+    async def _try(
+        self, batch: list[Exchange], ttls: list[float | None]
+    ) -> tuple[list[int], Exception | None]:
+        """One try at writing ``batch``: the indexes that failed, and the last error.
+
+        A store with ``put_many`` gets the whole batch in one call (Redis: one pipeline,
+        one round trip, however long the backlog); any other store one ``put`` each.
+        """
+        put_many = self._put_many
+        if put_many is not None:
+            try:
+                kept = await put_many(list(zip(batch, ttls, strict=True)))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                return list(range(len(batch))), exc
+            return ([] if kept is not False else list(range(len(batch)))), None
+        failed: list[int] = []
+        error: Exception | None = None
+        for index, (exchange, ttl) in enumerate(zip(batch, ttls, strict=True)):
+            try:
+                kept = await self.store.put(exchange, ttl)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                kept, error = False, exc
+            if kept is False:
+                failed.append(index)
+        return failed, error
 
     def _lifetime_left(self, exchange: Exchange) -> float:
         """Seconds until ``exchange`` would expire had its first write succeeded."""
@@ -346,7 +395,6 @@ class ExchangeWriter:
 
     def find(self, trace_id: str) -> Exchange | None:
         """A queued, not yet written exchange for ``trace_id`` (newest first), if any."""
-        current = self._current
         for item in reversed(self._queue):
             if item.trace_id == trace_id:
                 try:
@@ -354,6 +402,7 @@ class ExchangeWriter:
                 except Exception as exc:
                     self.errors.record("exchange_write", exc)
                     return None
-        if current is not None and current.trace_id == trace_id:
-            return current
+        for exchange in reversed(self._inflight):
+            if exchange.trace_id == trace_id:
+                return exchange
         return None

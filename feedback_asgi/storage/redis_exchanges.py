@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
@@ -83,18 +84,39 @@ class RedisExchangeStore(GuardedByRedis):
         ``True`` once Redis has it; ``False`` (never a raise) when Redis failed or did not
         answer within ``write_timeout``: the caller may retry.
         """
-        seconds = self.default_ttl if ttl is None else ttl
-        payload = json.dumps(exchange.to_dict(), default=_json_default, separators=(",", ":"))
-        key = self._key(exchange.trace_id)
+        key, payload, milliseconds = self._entry(exchange, ttl)
         try:
             await self._guard.run(
-                lambda: self.redis.set(key, payload, px=max(1, int(seconds * 1000))),
+                lambda: self.redis.set(key, payload, px=milliseconds),
                 force=True,
                 seconds=self.write_timeout,
             )
         except RedisBypass:
             return False
         return True
+
+    async def put_many(self, items: Sequence[tuple[Exchange, float | None]]) -> bool:
+        """Keep each ``(exchange, ttl)`` of ``items``: one pipeline, one round trip.
+
+        ``True`` once Redis has them all; ``False`` when Redis failed or did not answer
+        within ``write_timeout`` (some may have been kept: a retry sets them again).
+        """
+        if not items:
+            return True
+        async with self.redis.pipeline(transaction=False) as pipeline:
+            for exchange, ttl in items:
+                key, payload, milliseconds = self._entry(exchange, ttl)
+                pipeline.set(key, payload, px=milliseconds)
+            try:
+                await self._guard.run(pipeline.execute, force=True, seconds=self.write_timeout)
+            except RedisBypass:
+                return False
+        return True
+
+    def _entry(self, exchange: Exchange, ttl: float | None) -> tuple[str, str, int]:
+        seconds = self.default_ttl if ttl is None else ttl
+        payload = json.dumps(exchange.to_dict(), default=_json_default, separators=(",", ":"))
+        return self._key(exchange.trace_id), payload, max(1, int(seconds * 1000))
 
     async def get(self, trace_id: str, *, force: bool = False) -> Exchange | None:
         """The exchange stored under ``trace_id``; ``None`` if unknown, expired or unreachable.

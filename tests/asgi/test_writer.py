@@ -85,15 +85,17 @@ async def test_a_failed_write_is_retried_until_it_lands(raises: bool) -> None:
     writer = ExchangeWriter(store, ttl=60)
     for n in range(4):
         writer.put_nowait(Exchange(trace_id=f"t{n}"))
-    await asyncio.sleep(0.02)  # first try failed: the exchange waits, still findable
-    assert writer.written == 0
+    await asyncio.sleep(0.02)  # the first tries of t0-t2 failed: they wait, still findable
+    assert writer.written == 1
     assert writer.find("t0") is not None
+    assert writer.find("t3") is None  # written, no longer the writer's
     assert await writer.flush()
     assert sorted(e.trace_id for _, e in store._entries.values()) == ["t0", "t1", "t2", "t3"]
     assert (writer.written, writer.failed, writer.dropped, writer.retries) == (4, 0, 0, 3)
-    assert store.tries == 7
-    assert store.ttls[0] == 60  # a retry keeps the exchange only as long as it had left
-    assert all(ttl is not None and 59 < ttl < 60 for ttl in store.ttls[1:4])
+    assert store.tries == 7  # one try each, then one retry of each of the 3 that failed
+    assert store.ttls[:4] == [60] * 4
+    # a retry keeps the exchange only as long as it had left
+    assert all(ttl is not None and 59 < ttl < 60 for ttl in store.ttls[4:])
     assert writer.errors.total() == 0
     await writer.stop()
 
@@ -173,3 +175,78 @@ async def test_health_reports_the_retries() -> None:
     queue = (await kit.health())["exchange_queue"]
     assert (queue["written"], queue["retries"], queue["failed"]) == (1, 2, 0)
     await kit.shutdown()
+
+
+class BatchStore(MemoryExchangeStore):
+    """Keeps a whole batch per ``put_many`` call, as Redis's pipeline does; counts calls
+    and fails its next ``failures`` of them."""
+
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__()
+        self.failures = failures
+        self.batches: list[list[tuple[str, float | None]]] = []
+
+    async def put(self, exchange: Exchange, ttl: float | None = None) -> None:
+        raise AssertionError("a store with put_many gets every write through it")
+
+    async def put_many(self, items: list[tuple[Exchange, float | None]]) -> bool:
+        self.batches.append([(exchange.trace_id, ttl) for exchange, ttl in items])
+        if self.failures > 0:
+            self.failures -= 1
+            return False
+        for exchange, ttl in items:
+            await super().put(exchange, ttl)
+        return True
+
+
+async def test_a_backlog_goes_to_put_many_in_bounded_batches() -> None:
+    from feedback_asgi.exchange_writer import WRITE_BATCH_MAX
+
+    store = BatchStore()
+    writer = ExchangeWriter(store, ttl=60)
+    count = 2 * WRITE_BATCH_MAX + 10
+    for n in range(count):
+        writer.put_nowait(Exchange(trace_id=f"t{n}"))
+    assert await writer.flush()
+    assert [len(batch) for batch in store.batches] == [WRITE_BATCH_MAX, WRITE_BATCH_MAX, 10]
+    assert [trace for batch in store.batches for trace, _ in batch] == [
+        f"t{n}" for n in range(count)
+    ]  # in capture order
+    assert all(ttl == 60 for batch in store.batches for _, ttl in batch)
+    assert len(store) == count
+    assert (writer.written, writer.failed, writer.retries) == (count, 0, 0)
+    await writer.stop()
+
+
+async def test_a_failed_batch_is_retried_whole_and_findable_meanwhile() -> None:
+    store = BatchStore(failures=2)
+    writer = ExchangeWriter(store, ttl=60)
+    for n in range(3):
+        writer.put_nowait(Exchange(trace_id=f"t{n}"))
+    for _ in range(100):
+        if store.batches:
+            break
+        await asyncio.sleep(0.01)
+    assert writer.written == 0
+    assert writer.pending == 3
+    assert writer.find("t1") is not None  # in flight, not in the queue
+    writer.put_nowait(Exchange(trace_id="t-late"))  # waits behind the batch in backoff
+    assert await writer.flush()
+    tries = [[trace for trace, _ in batch] for batch in store.batches]
+    assert tries == [["t0", "t1", "t2"]] * 3 + [["t-late"]]
+    retried_ttls = [ttl for batch in store.batches[1:3] for _, ttl in batch]
+    assert all(ttl is not None and 59 < ttl < 60 for ttl in retried_ttls)
+    assert (writer.written, writer.failed, writer.retries) == (4, 0, 6)
+    assert writer.pending == 0
+    await writer.stop()
+
+
+async def test_only_the_failed_writes_of_a_batch_are_retried() -> None:
+    store = FlakyStore(1)
+    writer = ExchangeWriter(store, ttl=60)
+    for n in range(3):
+        writer.put_nowait(Exchange(trace_id=f"t{n}"))
+    assert await writer.flush()
+    assert store.tries == 4  # t0 failed and was tried again; t1 and t2 once each
+    assert (writer.written, writer.retries) == (3, 1)
+    await writer.stop()

@@ -129,3 +129,35 @@ async def test_a_refused_connection_is_not_worth_waiting_for() -> None:
         assert not store.worth_waiting
     finally:
         await store.close()
+
+
+class CountingLookups(RedisExchangeStore):
+    """The real store, counting its lookups."""
+
+    lookups = 0
+
+    async def get(self, trace_id: str, *, force: bool = False) -> Exchange | None:
+        self.lookups += 1
+        return await super().get(trace_id, force=force)
+
+
+async def test_a_missing_exchange_is_awaited_with_few_lookups(
+    redis_url: str, redis_prefix: str
+) -> None:
+    from feedback_asgi.storage.redis_support import make_redis_client
+
+    exchanges = CountingLookups(make_redis_client(redis_url), prefix=redis_prefix)
+    kit = FeedbackKit(
+        FeedbackConfig(database_url="memory://", redis_url=redis_url,
+                       redis_key_prefix=redis_prefix,
+                       secret_key="settle-tests-secret-key-0123456789abcdef"),
+        exchanges=exchanges)
+    try:
+        token = kit.signer.sign("t-never")
+        seconds, context = await _post(kit, token, "t-never")
+    finally:
+        await kit.shutdown()
+    assert "input" not in context
+    assert EXCHANGE_SETTLE_SECONDS - 1.0 <= seconds < EXCHANGE_SETTLE_SECONDS + 0.5
+    # polls grow apart: many posts waiting at once must not crowd out the writes they await
+    assert 3 <= exchanges.lookups <= 10

@@ -122,3 +122,38 @@ async def test_writes_get_the_connect_timeout_lookups_a_short_one(redis_url: str
         await store.close()
     with pytest.raises(ValueError, match="write_timeout"):
         RedisExchangeStore(make_redis_client(redis_url), write_timeout=0)
+
+
+async def test_put_many_keeps_each_with_its_own_ttl(
+    store: RedisExchangeStore, redis_prefix: str
+) -> None:
+    items: list[tuple[Exchange, float | None]] = [
+        (Exchange(f"many-{n}", output=f"o{n}"), 60.0 if n % 2 else None) for n in range(200)
+    ]
+    assert await store.put_many(items) is True
+    for n in (0, 1, 198, 199):
+        got = await store.get(f"many-{n}")
+        assert got is not None
+        assert got.output == f"o{n}"
+    odd = await store.redis.pttl(f"{redis_prefix}exchange:r:many-1")
+    even = await store.redis.pttl(f"{redis_prefix}exchange:r:many-0")
+    assert 55_000 < odd <= 60_000
+    assert 86_000_000 < even <= 86_400_000
+    assert await store.put_many([]) is True
+    assert store.redis_errors == 0
+
+
+async def test_put_many_reports_an_unreachable_redis_as_false(redis_prefix: str) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: connections are refused
+    store = RedisExchangeStore(
+        make_redis_client(f"redis://127.0.0.1:{port}/0", timeout=0.5), prefix=redis_prefix
+    )
+    try:
+        assert await store.put_many([(Exchange("lost"), None)]) is False
+        assert store.redis_errors == 1
+    finally:
+        await store.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -206,6 +206,57 @@ async def test_writer_retries_through_a_cut_and_the_write_lands(
         assert got.output == "kept"
         assert (writer.written, writer.failed, writer.dropped) == (1, 0, 0)
         assert 0 < await direct.redis.pttl(direct._key("t-cut")) <= 60_000
+    finally:
+        await writer.stop()
+        await store.close()
+        await direct.close()
+
+
+class CountingExchangeStore(RedisExchangeStore):
+    """The real store, noting the size of each pipeline that Redis took."""
+
+    pipelines: list[int]
+
+    async def put_many(self, items: Sequence[tuple[Exchange, float | None]]) -> bool:
+        kept = await super().put_many(items)
+        if kept:
+            self.pipelines.append(len(items))
+        return kept
+
+
+async def test_a_backlog_from_a_cut_drains_in_a_few_pipelines(
+    proxy: TcpProxy, redis_url: str, redis_prefix: str
+) -> None:
+    from feedback_asgi.exchange_writer import WRITE_BATCH_MAX
+
+    store = CountingExchangeStore(
+        make_redis_client(f"redis://127.0.0.1:{proxy.port}/0", timeout=0.5), prefix=redis_prefix
+    )
+    store.pipelines = []
+    direct = RedisExchangeStore(make_redis_client(redis_url), prefix=redis_prefix)
+    writer = ExchangeWriter(store, ttl=60)
+    count = 500
+    try:
+        proxy.cut()
+        writer.put_nowait(Exchange("backlog-0"))
+        for _ in range(200):
+            if writer.retries:
+                break
+            await asyncio.sleep(0.01)
+        assert writer.retries > 0
+        for n in range(1, count):
+            writer.put_nowait(Exchange(f"backlog-{n}", output=str(n)))
+        assert store.pipelines == []
+        proxy.restore()
+        assert await writer.flush(max_wait=20)
+        # the retried batch, then the backlog in full batches: not one round trip each
+        assert sum(store.pipelines) == count
+        assert len(store.pipelines) <= 1 + -(-(count - 1) // WRITE_BATCH_MAX)
+        assert (writer.written, writer.failed, writer.dropped) == (count, 0, 0)
+        for n in (1, count // 2, count - 1):
+            got = await direct.get(f"backlog-{n}")
+            assert got is not None
+            assert got.output == str(n)
     finally:
         await writer.stop()
         await store.close()
