@@ -18,6 +18,7 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 __all__ = ["RedisBypass", "RedisGuard", "key_part", "make_redis_client", "text"]
@@ -36,6 +37,10 @@ def make_redis_client(
     a reply, and waiting for a free connection when ``max_connections`` are busy (a burst
     of callers queues instead of opening a socket each), so a dead or silent server
     costs at most about that per call.
+
+    A command whose connection turns out to be broken is sent once more on a new one, at
+    once: after an outage the pool still holds connections the outage broke, and each
+    would otherwise fail one call, long after Redis is back. A timeout is never retried.
     """
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
@@ -43,7 +48,7 @@ def make_redis_client(
         timeout=timeout,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         retry_on_timeout=False,
     )
     return aioredis.Redis.from_pool(pool)

@@ -283,3 +283,26 @@ async def test_a_failed_lookup_pauses_lookups_but_not_writes(
         assert store.healthy
     finally:
         await store.close()
+
+
+async def test_connections_broken_by_a_cut_are_replaced_without_a_failure(
+    proxy: TcpProxy, redis_prefix: str
+) -> None:
+    store = RedisExchangeStore(
+        make_redis_client(f"redis://127.0.0.1:{proxy.port}/0", timeout=0.5), prefix=redis_prefix
+    )
+    try:
+        assert await store.put(Exchange("t-pool", output="kept")) is True
+        for _ in range(2):  # a pool of several connections, all opened before the cut
+            assert all(await asyncio.gather(*(store.get("t-pool") for _ in range(20))))
+        proxy.cut()
+        proxy.restore()
+        # a Redis that is back must not look down because the pool held connections the
+        # cut broke: each is replaced as it is picked up, not reported as a failure
+        for _ in range(3):
+            found = await asyncio.gather(*(store.get("t-pool") for _ in range(20)))
+            assert all(found), found
+        assert store.redis_errors == 0
+        assert store.healthy
+    finally:
+        await store.close()
