@@ -38,6 +38,7 @@ NAMES = {
     "correlation": "asgi-correlation-id",
     "basehttp": "no-op BaseHTTPMiddleware",
     "otel": "OpenTelemetry ASGI + SDK",
+    "floor": "floor: minimal capture (uuid4, HMAC, tees, queue)",
 }
 GOALS = {"GET": 0.92, "POST": 0.94}
 P99_TOLERANCE = 1.10
