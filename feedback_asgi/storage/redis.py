@@ -3,7 +3,8 @@
 * :class:`CachedFeedbackStore` (``storage/redis_cache.py``): write-through cache of result
   lists over any feedback store.
 * :class:`RedisExchangeStore` (``storage/redis_exchanges.py``): exchanges shared by workers.
-* :func:`make_redis_client`: a ``redis.asyncio.Redis`` with short timeouts, no retry loop.
+* :func:`make_redis_client`: a ``redis.asyncio.Redis`` with short timeouts, no retry loop
+  (one resend on a new connection when a pooled one turns out broken).
 """
 
 from __future__ import annotations
