@@ -46,6 +46,16 @@ async def _post(kit: FeedbackKit, token: str, trace: str) -> tuple[float, dict[s
     return time.monotonic() - started, dict(item.context)
 
 
+async def _post_fresh_then_shut_down(
+    kit: FeedbackKit, trace: str
+) -> tuple[float, dict[str, object]]:
+    """Post feedback with a token just signed by ``kit`` itself, then shut ``kit`` down."""
+    try:
+        return await _post(kit, kit.signer.sign(trace), trace)
+    finally:
+        await kit.shutdown()
+
+
 async def _store_late(kit: FeedbackKit, trace_id: str, question: str, answer: str) -> None:
     """The capturing worker's writer, running 0.3 s behind."""
     await asyncio.sleep(0.3)
@@ -105,11 +115,7 @@ async def test_a_refused_redis_is_not_waited_for() -> None:
     kit = FeedbackKit(FeedbackConfig(
         database_url="memory://", redis_url=f"redis://127.0.0.1:{port}/0",
         secret_key="settle-tests-secret-key-0123456789abcdef"))
-    try:
-        token = kit.signer.sign("t-refused")
-        seconds, context = await _post(kit, token, "t-refused")
-    finally:
-        await kit.shutdown()
+    seconds, context = await _post_fresh_then_shut_down(kit, "t-refused")
     assert "input" not in context
     assert seconds < EXCHANGE_SETTLE_SECONDS / 2
 
@@ -152,11 +158,7 @@ async def test_a_missing_exchange_is_awaited_with_few_lookups(
                        redis_key_prefix=redis_prefix,
                        secret_key="settle-tests-secret-key-0123456789abcdef"),
         exchanges=exchanges)
-    try:
-        token = kit.signer.sign("t-never")
-        seconds, context = await _post(kit, token, "t-never")
-    finally:
-        await kit.shutdown()
+    seconds, context = await _post_fresh_then_shut_down(kit, "t-never")
     assert "input" not in context
     assert EXCHANGE_SETTLE_SECONDS - 1.0 <= seconds < EXCHANGE_SETTLE_SECONDS + 0.5
     # polls grow apart: many posts waiting at once must not crowd out the writes they await
