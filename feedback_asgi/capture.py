@@ -303,11 +303,6 @@ class BodyTee:
         more = self._more
         return first if more is None else first + b"".join(more)
 
-    def discard(self) -> None:
-        """Drop the kept bytes (once decoded), keeping the counts."""
-        self._first = None
-        self._more = None
-
 
 class ExchangeCapture:
     """The per-request holder: what the middleware tees and what ``FeedbackContext`` adds.

@@ -58,11 +58,6 @@ class SSEDataParser:
             self._line(self._carry.rstrip(b"\r\n"))
         self._carry = b""
 
-    def discard(self) -> None:
-        """Drop the kept data (once decoded), keeping the counts."""
-        self._parts = []
-        self._carry = b""
-
     def data(self) -> bytes:
         """The concatenated payloads seen so far."""
         return b"".join(self._parts)
