@@ -482,9 +482,10 @@ class ExchangeCapture:
 
         The tuple holds only strings, bytes, numbers, ``None`` and a tuple of strings (plus
         what the app handed over, when it did), so the garbage collector stops tracking
-        it: an in-process store keeping thousands of them adds no collector work, where
-        as many live captures (each with its tees, lists and dicts) made full
-        collections long and frequent enough to show in the request tail.
+        it after its first collection: an in-process store keeping thousands of them
+        adds next to no collector work, where as many live captures (each with its tees,
+        lists and dicts) made full collections long and frequent enough to show in the
+        request tail.
         """
         self.prepare()
         settings = self.settings

@@ -78,7 +78,8 @@ class FeedbackConfig(BaseSettings):
     exchange_max_items: int = Field(default=10_000, ge=1)
     """Capacity of the in-memory exchange store (oldest dropped first)."""
     exchange_queue_size: int = Field(default=10_000, ge=1)
-    """Capacity of the queue between requests and the exchange writer for Redis (oldest dropped); the in-memory store keeps each exchange at once."""
+    """Capacity of the queue between requests and the exchange writer for Redis (oldest
+    dropped); the in-memory store keeps each exchange at once."""
 
     # HTTP
     path: str = "/feedback"

@@ -1,22 +1,25 @@
 """The exchange writer: gets captured exchanges into the exchange store off the request path.
 
-The request path calls :meth:`ExchangeWriter.put_nowait`, which appends to a bounded queue
-(when full, the oldest entry is dropped and counted) and, if the drainer sleeps, schedules
-its wake-up :data:`BATCH_DELAY_SECONDS` later, so one wake-up serves a whole batch;
-nothing else. A background task, started lazily on the running event loop (and started
-again if the loop changes, as it does between tests), turns each entry into an
-:class:`~feedback_asgi.types.Exchange` (redaction happens here) and writes it.
+:meth:`ExchangeWriter.put_nowait` runs once the response has been sent. A store in this
+process (the in-memory one) keeps the capture at once, frozen: credential headers are
+dropped then, bodies are decoded and redacted only if the exchange is ever read. For any
+other store it appends to a bounded queue (when full, the oldest entry is dropped and
+counted) and, if the drainer sleeps, schedules its wake-up :data:`BATCH_DELAY_SECONDS`
+later, so one wake-up serves a whole batch. A background task, started lazily on the
+running event loop (and started again if the loop changes, as it does between tests),
+turns queued entries into redacted :class:`~feedback_asgi.types.Exchange` objects and
+writes them.
 
 The drainer writes up to :data:`WRITE_BATCH_MAX` exchanges at a time: a store with a
 ``put_many`` method (``RedisExchangeStore``: one pipeline) gets them in one call, so a
 backlog, after an outage or on a busy event loop, drains in a few round trips instead of
 one per exchange. A write that fails (the store raises, or answers ``False`` as
 ``RedisExchangeStore`` does) is not lost: the drainer keeps those exchanges (still found
-by :meth:`find`) and tries again with a backoff from :data:`RETRY_FIRST_SECONDS` to :data:`RETRY_MAX_SECONDS`,
-while new entries queue behind it (the queue's capacity still bounds memory). It gives
-up, counted in ``failed``, only once the exchange is older than its TTL: it would have
-expired anyway. Nothing is ever raised to the request path. :meth:`stop` drains what is
-queued, retries included, bounded by a timeout.
+by :meth:`find`) and tries again with a backoff from :data:`RETRY_FIRST_SECONDS` to
+:data:`RETRY_MAX_SECONDS`, while new entries queue behind it (the queue's capacity still
+bounds memory). It gives up, counted in ``failed``, only once the exchange is older than
+its TTL: it would have expired anyway. Nothing is ever raised to the request path.
+:meth:`stop` drains what is queued, retries included, bounded by a timeout.
 """
 
 from __future__ import annotations
@@ -330,7 +333,8 @@ class ExchangeWriter:
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_SECONDS)
             now = time.monotonic()
-            ttls = [max(deadline - now, 0.001) for deadline in give_up_at]  # expires when it would have
+            # each expires when it would have, had its first write succeeded
+            ttls = [max(deadline - now, 0.001) for deadline in give_up_at]
 
     async def _try(
         self, batch: list[Exchange], ttls: list[float | None]
@@ -376,8 +380,9 @@ class ExchangeWriter:
     def _keep_pending(self, item: PendingExchange) -> bool:
         """Hand ``item`` to a store that builds exchanges on first read, if it is one.
 
-        ``prepare()`` still runs here, so credentials and anything to redact are gone
-        before the store keeps it; only decoding of bodies with nothing to redact waits.
+        ``prepare()`` still runs here (``freeze()`` calls it), so credential headers are
+        gone and the app's values copied before the store keeps it; decoding the bodies
+        and redacting JSON fields in them wait for the first read.
         """
         if not self._in_process:
             return False

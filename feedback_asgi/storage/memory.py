@@ -294,8 +294,9 @@ class MemoryExchangeStore:
     ) -> None:
         """Keep a plain tuple that ``thaw(frozen)`` turns into the exchange on first read.
 
-        A store holds one ``thaw`` function (the capture's); tuples of plain values are
-        not tracked by the garbage collector, however many are kept.
+        A store holds one ``thaw`` function (the capture's). The collector stops tracking
+        a tuple of plain values once a collection has looked at it; the ``(expires,
+        frozen)`` pair the store keeps may stay tracked until a later full collection.
         """
         if self._thaw is None:
             self._thaw = thaw
