@@ -9,8 +9,10 @@ user), and a transaction that read before writing could fail its lock upgrade at
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from feedback_asgi.result import Ok
@@ -57,14 +59,28 @@ async def test_workers_starting_together_on_a_new_file_store_every_vote(tmp_path
                 await store.close()
 
 
-async def test_reads_do_not_wait_for_a_held_write_lock(tmp_path: Path) -> None:
-    path = tmp_path / "locked.db"
+@contextlib.asynccontextmanager
+async def _one_vote_and_a_rival(
+    path: Path,
+) -> AsyncIterator[tuple[SqlFeedbackStore, FeedbackItem, sqlite3.Connection]]:
+    """A store on ``path`` holding one vote on trace ``t``, and another worker's connection
+    holding the write lock (``BEGIN IMMEDIATE``) until the block ends or it commits."""
     store = SqlFeedbackStore(f"sqlite+aiosqlite:///{path}")
     item = FeedbackItem("thumbs", 1, context={"trace_id": "t"})
     assert await store.save(item) == Ok(item.id)
     other = sqlite3.connect(path, isolation_level=None, timeout=0)
     try:
-        other.execute("BEGIN IMMEDIATE")  # another worker holds the write lock
+        other.execute("BEGIN IMMEDIATE")
+        yield store, item, other
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_reads_do_not_wait_for_a_held_write_lock(tmp_path: Path) -> None:
+    async with _one_vote_and_a_rival(tmp_path / "locked.db") as (store, item, _other):
         started = time.perf_counter()
         async with asyncio.timeout(4):
             assert [i.id for i in await store.find_by_trace("t")] == [item.id]
@@ -72,20 +88,10 @@ async def test_reads_do_not_wait_for_a_held_write_lock(tmp_path: Path) -> None:
             assert (await store.aggregate()).total_count == 1
             await store.ping()
         assert time.perf_counter() - started < 2.0  # the busy timeout is 5 s
-        other.execute("ROLLBACK")
-    finally:
-        other.close()
-        await store.close()
 
 
 async def test_a_write_waits_for_the_write_lock_instead_of_failing(tmp_path: Path) -> None:
-    path = tmp_path / "busy.db"
-    store = SqlFeedbackStore(f"sqlite+aiosqlite:///{path}")
-    first = FeedbackItem("thumbs", 1, context={"trace_id": "t"})
-    assert await store.save(first) == Ok(first.id)
-    other = sqlite3.connect(path, isolation_level=None, timeout=0)
-    try:
-        other.execute("BEGIN IMMEDIATE")
+    async with _one_vote_and_a_rival(tmp_path / "busy.db") as (store, first, other):
         successor = FeedbackItem("thumbs", 0, context={"trace_id": "t"}, supersedes=first.id)
         pending = asyncio.ensure_future(store.save(successor))
         await asyncio.sleep(0.3)
@@ -94,6 +100,3 @@ async def test_a_write_waits_for_the_write_lock_instead_of_failing(tmp_path: Pat
         async with asyncio.timeout(4):
             assert await pending == Ok(successor.id)
         assert [i.id for i in await store.find_by_trace("t")] == [successor.id]
-    finally:
-        other.close()
-        await store.close()
