@@ -2,8 +2,8 @@
 
 Every path (the seed's ``collect_*`` methods, :meth:`FeedbackCollector.collect` used by the
 HTTP endpoint) runs the same pipeline: ``FeedbackSubmittedHook`` -> the processor registry
--> wrapping hooks -> ``FeedbackProcessedHook`` -> ``store.save`` -> ``FeedbackStoredHook`` and
-``FeedbackSubmittedEvent``. ``collect`` answers with a ``Result`` and never raises for bad
+-> redaction of secrets -> wrapping hooks -> ``FeedbackProcessedHook`` -> ``store.save`` ->
+``FeedbackStoredHook`` and ``FeedbackSubmittedEvent``. ``collect`` answers with a ``Result`` and never raises for bad
 input or a failing store; the ``collect_*`` methods raise ``FeedbackValidationError`` and
 ``StorageUnavailableError`` instead.
 """
@@ -36,6 +36,7 @@ from feedback_asgi.processors import (
     normalize_comment,
     string_problem,
 )
+from feedback_asgi.redaction import Redactor, config_redactor
 from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.memory import MemoryFeedbackStore
@@ -134,6 +135,7 @@ class FeedbackCollector:
         self._builtin_wrappers: tuple[WrappingHook, ...] = (
             (require_comment_for_negative(config),) if config.require_comment_for_negative else ()
         )
+        self._redactor_of: tuple[FeedbackConfig, Redactor] = (config, config_redactor(config))
 
     # the generic path
 
@@ -153,10 +155,12 @@ class FeedbackCollector:
 
         The comment is ``comment`` if given, else ``metadata["comment"]``; it is stored,
         stripped, in ``metadata["comment"]``. ``context`` and ``metadata`` are copied, never
-        mutated. ``supersedes=<id>`` makes this the next version of that item (same kind;
-        its context is inherited when ``context`` is ``None``); with ``tombstone=True`` it
-        retracts the item instead (``value`` must be ``None``). ``item_id`` sets the new
-        item's id (for idempotent writes); by default it is a fresh UUID4.
+        mutated. Secrets in the value, the comment and the metadata are redacted (see
+        :class:`~feedback_asgi.redaction.Redactor`) before the item is built, so hooks and
+        the store see them redacted. ``supersedes=<id>`` makes this the next version of
+        that item (same kind; its context is inherited when ``context`` is ``None``); with
+        ``tombstone=True`` it retracts the item instead (``value`` must be ``None``).
+        ``item_id`` sets the new item's id (for idempotent writes); by default a fresh UUID4.
 
         Never raises for bad input or a failing store: ``Err(FeedbackValidationError)``
         names the field, ``Err(StorageUnavailableError)`` means the store is down,
@@ -222,6 +226,7 @@ class FeedbackCollector:
             processed = self.registry.process(kind, {"value": value, "comment": comment}).unwrap()
             kind, value = processed.kind, processed.value
             meta.update(processed.metadata)
+        value, meta = self._redacted(value, meta)
         if supersedes is not None:
             prior = await self._prior(supersedes, kind)
             if context is None:
@@ -245,6 +250,21 @@ class FeedbackCollector:
             supersedes=supersedes,
             tombstone=tombstone,
         )
+
+    def _redacted(self, value: Any, meta: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """``value`` and ``meta`` (comment included) with secrets redacted, as stored.
+
+        A clean item (the usual case) is known clean from one search over its strings and
+        keys and kept as it is, without a walk.
+        """
+        config, redactor = self._redactor_of
+        if config is not self.config:  # ``config`` is public: follow a reassignment
+            redactor = config_redactor(self.config)
+            self._redactor_of = (self.config, redactor)
+        if redactor.is_clean_value([value, meta]):
+            return value, meta
+        redacted: dict[str, Any] = redactor.redact_value(meta)
+        return redactor.redact_value(value), redacted
 
     def _known_kind(self, kind: object) -> FeedbackKind:
         if isinstance(kind, str) and kind in self.registry:

@@ -188,12 +188,20 @@ def test_short_secret_key_is_a_warning_anywhere() -> None:
     assert settings_of(issues) == {("warning", "secret_key")}
 
 
-def test_capture_without_redaction_rules_in_production() -> None:
+def test_exempting_a_built_in_secret_name_in_production_is_a_warning() -> None:
     base = {"secret_key": "s" * 40, "database_url": "postgresql+asyncpg://db/f",
             "allowed_origins": ["https://a.example"]}
-    issues = FeedbackConfig(**base, redact_fields=[]).validate_for_environment("production")
-    assert settings_of(issues) == {("warning", "redact_fields")}
+    # the built-in names are always redacted: no extra field is needed
+    assert FeedbackConfig(**base, redact_fields=[]).validate_for_environment("production") == []
+    harmless = FeedbackConfig(**base, redact_exempt_fields=["tokens", "author"])
+    assert harmless.validate_for_environment("production") == []
+    issues = FeedbackConfig(
+        **base, redact_exempt_fields=["Session-ID", "tokens"]
+    ).validate_for_environment("production")
+    assert settings_of(issues) == {("warning", "redact_exempt_fields")}
+    assert "Session-ID" in str(issues[0])
     no_capture = FeedbackConfig(
-        **base, redact_fields=[], capture_request_limit=0, capture_response_limit=0
+        **base, redact_exempt_fields=["password"], capture_request_limit=0,
+        capture_response_limit=0,
     )
     assert no_capture.validate_for_environment("production") == []
