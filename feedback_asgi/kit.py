@@ -4,8 +4,10 @@
 ``kit.service``, ``kit.signer``, ``kit.hooks`` and ``kit.writer`` (the exchange writer).
 Constructing a kit never connects to anything. ``await kit.startup()`` (run by the
 middleware on ASGI lifespan startup, or lazily on first use when no lifespan ran) starts
-the exchange writer and checks the database; a failure there is logged and reported by
-:meth:`FeedbackKit.health` while the kit keeps serving the app and retries later.
+the exchange writer and checks the database in the background: the app's startup waits at
+most a moment for it, so a silent database never holds the app up; a failure is logged and
+reported by :meth:`FeedbackKit.health` while the kit keeps serving the app and retries
+later.
 ``await kit.shutdown()`` drains the writer and closes connections.
 
 When no kit is passed, the middleware, ``FeedbackContext`` and the adapters share the
@@ -64,6 +66,11 @@ TESTING_SECRET_KEY = "feedback-asgi-testing-secret-key-not-for-production"
 
 RETRY_SECONDS = 5.0
 """How long after a failed startup the next request may try again."""
+STARTUP_WAIT_SECONDS = 0.1
+"""How long :meth:`FeedbackKit.startup` waits for the database check before it returns
+(the check goes on in the background, bounded by ``connect_timeout_seconds``)."""
+HEALTH_WAIT_SECONDS = 0.75
+"""How long :meth:`FeedbackKit.health` waits for each part's probe (they run at once)."""
 
 _kits_by_collector: weakref.WeakKeyDictionary[Any, FeedbackKit] = weakref.WeakKeyDictionary()
 _default_kit: FeedbackKit | None = None
@@ -182,6 +189,8 @@ class FeedbackKit:
         self.startup_error: str | None = None
         self._last_attempt = 0.0
         self._startup_task: asyncio.Task[None] | None = None
+        self._check: asyncio.Task[None] | None = None
+        self._probes: dict[str, tuple[float, asyncio.Task[dict[str, Any]]]] = {}
         self._endpoint: Any = None
         self._endpoint_checked = False
         with contextlib.suppress(TypeError):
@@ -218,9 +227,23 @@ class FeedbackKit:
     # lifecycle
 
     async def startup(self) -> None:
-        """Start the exchange writer and check the database; never raises for an outage."""
+        """Start the exchange writer and check the database; never raises for an outage.
+
+        The check runs in the background (bounded by ``connect_timeout_seconds``); this
+        waits for it at most :data:`STARTUP_WAIT_SECONDS`, so an app starting while its
+        database accepts connections and never answers is served at once.
+        """
         self._last_attempt = time.monotonic()
         await self.writer.start()
+        loop = asyncio.get_running_loop()
+        check = self._check
+        if check is not None and not check.done() and check.get_loop() is loop:
+            return  # one check at a time
+        check = loop.create_task(self._check_store(), name="feedback-asgi store check")
+        self._check = check
+        await asyncio.wait({check}, timeout=STARTUP_WAIT_SECONDS)
+
+    async def _check_store(self) -> None:
         try:
             await asyncio.wait_for(self.store.ping(), self.config.connect_timeout_seconds)
         except Exception as exc:
@@ -264,6 +287,9 @@ class FeedbackKit:
 
     async def shutdown(self, max_wait: float = 5.0) -> None:
         """Write the queued exchanges (within ``max_wait`` seconds) and close the stores."""
+        for pending in (self._check, *(task for _, task in self._probes.values())):
+            if pending is not None and not pending.done():
+                pending.cancel()
         task = self._startup_task
         if task is not None and not task.done():
             try:
@@ -282,9 +308,20 @@ class FeedbackKit:
     # state
 
     async def health(self) -> HealthReport:
-        """The state of each part: database, Redis, exchange queue, writer, own errors."""
-        timeout = self.config.connect_timeout_seconds
-        database = await _probe(self.store, timeout)
+        """The state of each part: database, Redis, exchange queue, writer, own errors.
+
+        Answers within :data:`HEALTH_WAIT_SECONDS` whatever storage does: the parts are
+        probed at once, and a part whose probe has not answered that long after it began
+        is reported unreachable. The probe itself goes on (bounded by
+        ``connect_timeout_seconds``) and later health checks report on that same probe
+        rather than start another, so polling a silent server costs one connection
+        attempt at a time (and a slow server still gets its connection made).
+        """
+        redis_configured = self.config.redis_url is not None
+        database, redis = await asyncio.gather(
+            self._probe("database", self.store),
+            self._probe("redis", self.exchanges) if redis_configured else _nothing(),
+        )
         database["backend"] = type(self.store).__name__
         report = HealthReport(
             database=database,
@@ -295,14 +332,14 @@ class FeedbackKit:
                 "written": self.writer.written,
                 "failed": self.writer.failed,
                 "retries": self.writer.retries,
+                "duplicates": int(getattr(self.exchanges, "duplicates", 0)),
             },
             writer={"alive": self.writer.alive},
             internal_errors=self.errors.snapshot(),
             startup_error=self.startup_error,
         )
         healthy = bool(database["reachable"])
-        if self.config.redis_url is not None:
-            redis = await _probe(self.exchanges, timeout)
+        if redis_configured:
             report["redis"] = redis
             healthy = healthy and bool(redis["reachable"])
         else:
@@ -312,6 +349,21 @@ class FeedbackKit:
             self.started = True
             self.startup_error = None
         return report
+
+    async def _probe(self, part: str, target: object) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        began, task = self._probes.get(part, (0.0, None))
+        if task is None or task.done() or task.get_loop() is not loop:
+            probe = _probe(target, self.config.connect_timeout_seconds)
+            began, task = loop.time(), loop.create_task(probe, name=f"feedback-asgi {part} probe")
+            self._probes[part] = began, task
+        left = began + HEALTH_WAIT_SECONDS - loop.time()
+        if left > 0:
+            await asyncio.wait({task}, timeout=left)
+        if not task.done() or task.cancelled():
+            return {"configured": True, "reachable": False, "latency_ms": None,
+                    "error": f"no answer within {HEALTH_WAIT_SECONDS} s"}
+        return dict(task.result())
 
     def endpoint_app(self) -> ASGIApp | None:
         """The ASGI app serving this kit's feedback routes, or ``None`` when unavailable."""
@@ -326,16 +378,17 @@ class FeedbackKit:
         return endpoint
 
     async def find_exchange(self, trace_id: str, *, force: bool = False) -> Exchange | None:
-        """The exchange for ``trace_id``: a queued one not yet written, else the stored one.
+        """The exchange for ``trace_id``: the stored one, else one queued, not yet written.
 
-        ``force`` asks a Redis exchange store even during its pause after a failure.
+        The store first: a stored exchange is never replaced, so a later capture under
+        the same id waiting in the queue is not the one feedback rates. ``force`` asks a
+        Redis exchange store even during its pause after a failure.
         """
-        pending = self.writer.find(trace_id)
-        if pending is not None:
-            return pending
         if force and isinstance(self.exchanges, _Forceable):
-            return await self.exchanges.get(trace_id, force=True)
-        return await self.exchanges.get(trace_id)
+            stored = await self.exchanges.get(trace_id, force=True)
+        else:
+            stored = await self.exchanges.get(trace_id)
+        return stored if stored is not None else self.writer.find(trace_id)
 
 
 @runtime_checkable
@@ -347,6 +400,10 @@ class _Forceable(Protocol):
     def redis_bypassed(self) -> int: ...
 
     async def get(self, trace_id: str, *, force: bool = False) -> Exchange | None: ...
+
+
+async def _nothing() -> dict[str, Any]:
+    return {}
 
 
 async def _probe(target: object, seconds: float) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""A TCP proxy on loopback that a test can cut and restore, to simulate a database outage."""
+"""A TCP proxy on loopback that a test can cut, silence and restore, to simulate outages."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ class TcpProxy:
     """Forwards ``127.0.0.1:<port>`` to ``target_host:target_port`` until :meth:`cut`.
 
     ``cut()`` closes every open connection and refuses new ones (they are accepted and
-    closed at once); ``restore()`` lets traffic through again.
+    closed at once). ``silence()`` is a server that accepts and never answers: new
+    connections are accepted and held, nothing forwarded; open connections stay open but
+    every byte either way is swallowed (a warm pool whose server went silent).
+    ``restore()`` lets traffic through again: open connections forward once more (what
+    was swallowed is lost, as a client that gave up on them expects) and the connections
+    held while silent are closed.
     """
 
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -20,7 +25,9 @@ class TcpProxy:
         self.connections = 0
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
+        self._held: set[asyncio.StreamWriter] = set()
         self._cut = False
+        self._silent = False
 
     async def start(self) -> TcpProxy:
         """Listen on a free loopback port (see :attr:`port`)."""
@@ -31,6 +38,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65_536):
+                if self._silent:
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -41,6 +50,9 @@ class TcpProxy:
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         if self._cut:
             client_w.close()
+            return
+        if self._silent:
+            await self._hold(client_r, client_w)
             return
         try:
             server_r, server_w = await asyncio.open_connection(self.target_host, self.target_port)
@@ -54,6 +66,21 @@ class TcpProxy:
         finally:
             self._open.difference_update((client_w, server_w))
 
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._held.add(writer)
+        try:
+            while await reader.read(65_536):
+                pass
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._held.discard(writer)
+            writer.close()
+
+    def silence(self) -> None:
+        """Accept and hold new connections; swallow every byte on the open ones."""
+        self._silent = True
+
     def cut(self) -> None:
         """Drop every connection and refuse new ones."""
         self._cut = True
@@ -63,12 +90,21 @@ class TcpProxy:
         self._open.clear()
 
     def restore(self) -> None:
-        """Let new connections through again."""
+        """Let traffic through again (after :meth:`cut` or :meth:`silence`)."""
         self._cut = False
+        self._silent = False
+        self._drop_held()
+
+    def _drop_held(self) -> None:
+        for writer in list(self._held):
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+        self._held.clear()
 
     async def close(self) -> None:
         """Stop listening and drop every connection."""
         self.cut()
+        self._drop_held()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -14,6 +14,14 @@ The store can be used from several event loops one after the other (each test wi
 own loop, or several ``asyncio.run`` calls): it keeps one engine per loop, and a loop's
 engine is disposed when that loop shuts down. A store built on an ``AsyncEngine`` you pass
 uses that engine everywhere and leaves disposing it to you.
+
+Deadlines (PostgreSQL, MariaDB/MySQL; :mod:`.sql_deadlines` has the driver, pool and server
+limits): ``save``, ``save_many``, ``ping`` and the reads a post needs (``get``,
+``history``, ``find_by_*``) answer within ``connect_timeout_seconds`` of their call,
+whatever the server does, checkout, schema creation and commit included; the other reads
+within ``statement_timeout_seconds``. Work cut short by a deadline (or a cancellation)
+invalidates its connection, which is never handed out again. SQLite is a local file, bounded
+by its busy timeout.
 """
 
 from __future__ import annotations
@@ -21,10 +29,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -45,11 +54,13 @@ from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.base import Page, decode_cursor, window_bounds
 from feedback_asgi.storage.batch_plan import plan_batch
 from feedback_asgi.storage.group_commit import GroupCommitter
+from feedback_asgi.storage.sql_deadlines import bound_engine, server_engine_options
 from feedback_asgi.storage.sql_rollup import DIMENSIONS, RollupDeltas, backfill, upsert_statements
 from feedback_asgi.storage.sql_schema import (
     ITEM_COLUMNS,
     ROLLUP_TABLE_NAME,
     TABLE_NAME,
+    add_missing_columns,
     ai_feedback,
     metadata,
     row_to_item,
@@ -96,41 +107,16 @@ def _is_memory_sqlite(url: URL) -> bool:
 
 
 def _engine_options(url: URL, config: FeedbackConfig) -> dict[str, Any]:
-    timeout = config.connect_timeout_seconds
     backend = url.get_backend_name()
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": max(10.0, 5 * timeout)}
-    if backend == "postgresql":
-        options["connect_args"] = {"timeout": timeout}
-    elif backend in ("mysql", "mariadb"):
-        options["connect_args"] = {"connect_timeout": timeout}
-        options["pool_recycle"] = 3600
-    elif backend == "sqlite":
-        options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}
-        if _is_memory_sqlite(url):
-            options = {"poolclass": StaticPool}
-    return options
-
-
-def _bound_connect_time(engine: AsyncEngine, timeout: float) -> None:
-    """Make each new connection give up after ``timeout`` seconds, handshake included.
-
-    Drivers bound only part of it themselves (asyncmy's ``connect_timeout`` stops at the
-    TCP connect, so a server that accepts and stays silent would hang us forever).
-    """
-    dialect = engine.dialect
-    dbapi = dialect.loaded_dbapi
-    driver = getattr(getattr(dbapi, dialect.driver, None), "connect", None)
-    if driver is None:
-        return
-    driver_connect = driver
-
-    async def bounded(*args: Any, **kwargs: Any) -> Any:
-        async with asyncio.timeout(timeout):
-            return await driver_connect(*args, **kwargs)
-
-    @event.listens_for(engine.sync_engine, "do_connect")
-    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-        return dbapi.connect(*cargs, async_creator_fn=bounded, **cparams)
+    if backend != "sqlite":
+        return server_engine_options(backend, config)
+    if _is_memory_sqlite(url):
+        return {"poolclass": StaticPool}
+    return {
+        "pool_pre_ping": True,
+        "pool_timeout": config.connect_timeout_seconds,
+        "connect_args": {"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000},
+    }
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -203,7 +189,9 @@ class _Bound:
     engine: AsyncEngine
     reader: AsyncEngine
     committer: GroupCommitter[FeedbackItem, SaveOutcome]
-    schema_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    schema_task: asyncio.Task[None] | None = None
+    schema_due: float = 0.0
+    """``loop.time()`` by which ``schema_task`` gives up (a later caller starts anew)."""
     guard: AsyncGenerator[None, None] | None = None
 
 
@@ -239,6 +227,9 @@ class SqlFeedbackStore:
         )
         self._schema_ready = not self.config.create_tables
         self._available = True
+        local = self.dialect_name == "sqlite"  # no network: its busy timeout bounds it
+        self._timeout = None if local else self.config.connect_timeout_seconds
+        self._slow_timeout = None if local else self.config.statement_timeout_seconds
 
     def __repr__(self) -> str:
         return f"SqlFeedbackStore({self.url.render_as_string(hide_password=True)!r})"
@@ -269,7 +260,8 @@ class SqlFeedbackStore:
             self._write_batch,
             max_batch=self.config.group_commit_max_batch,
             max_wait=self.config.group_commit_max_wait_ms / 1000,
-            on_failure=lambda exc: Err(_unavailable(exc)),
+            on_failure=self._batch_failed,
+            timeout=self._timeout,
         )
         # Reads are single statements: on PostgreSQL run them in autocommit, which saves
         # the BEGIN and ROLLBACK round trips (same pool, nothing else changes); on SQLite
@@ -294,7 +286,7 @@ class SqlFeedbackStore:
             if not _is_memory_sqlite(self.url):
                 _configure_sqlite(engine)
         else:
-            _bound_connect_time(engine, self.config.connect_timeout_seconds)
+            bound_engine(engine, self.config.connect_timeout_seconds)
         return engine
 
     async def _dispose_at_shutdown(
@@ -314,9 +306,16 @@ class SqlFeedbackStore:
     async def _engine(self) -> AsyncEngine:
         bound = await self._bound()
         if not self._schema_ready:
-            async with bound.schema_lock:
-                if not self._schema_ready:
-                    await self._create_schema(bound.engine)
+            # One creation at a time, shared: each caller waits for it only as long as
+            # its own deadline allows; a failed or overdue one is tried again by the next.
+            loop = asyncio.get_running_loop()
+            task = bound.schema_task
+            if task is None or task.done() or loop.time() >= bound.schema_due:
+                task = loop.create_task(self._create_schema(bound.engine))
+                task.add_done_callback(_retrieve)
+                bound.schema_task = task
+                bound.schema_due = loop.time() + (self._timeout or math.inf)
+            await asyncio.shield(task)
         return bound.engine
 
     async def _reader(self) -> AsyncEngine:
@@ -331,6 +330,8 @@ class SqlFeedbackStore:
         return await self._reader()
 
     async def _create_schema(self, engine: AsyncEngine) -> None:
+        if self._schema_ready:
+            return
         try:
             await self._create_tables(engine)
         except (IntegrityError, DBAPIError):
@@ -339,24 +340,41 @@ class SqlFeedbackStore:
         self._schema_ready = True
 
     async def _create_tables(self, engine: AsyncEngine) -> None:
-        async with self._connect(engine, begin=True) as conn:
+        async with (
+            asyncio.timeout(self._timeout) as limit,
+            self._connect(engine, begin=True, seconds=self._slow_timeout) as conn,
+        ):
             tables = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
             await conn.run_sync(metadata.create_all, checkfirst=True)
+            if TABLE_NAME in tables:
+                # a table an older version made: catching up may take longer, once
+                limit.reschedule(None)
             if TABLE_NAME in tables and ROLLUP_TABLE_NAME not in tables:
                 # rows written before the rollup existed (an older version made the table)
                 await backfill(conn)
+            if TABLE_NAME in tables:
+                await conn.run_sync(add_missing_columns)
 
     @contextlib.asynccontextmanager
     async def _connect(
-        self, engine: AsyncEngine, *, begin: bool = False
+        self, engine: AsyncEngine, *, begin: bool = False, seconds: float | None = None
     ) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection, in a transaction when ``begin``."""
-        if begin:
-            async with engine.begin() as conn:
-                yield conn
-        else:
-            async with engine.connect() as conn:
-                yield conn
+        """A pooled connection, in a transaction when ``begin``, for a bounded time.
+
+        Checkout, statements and commit end within ``seconds`` (default: the connect
+        timeout) or raise ``TimeoutError``. A connection whose statement was cut short
+        (deadline, cancellation, driver timeout) is invalidated: its driver may still be
+        waiting for the reply, so it must never serve another statement.
+        """
+        async with asyncio.timeout(self._timeout if seconds is None else seconds):
+            async with engine.begin() if begin else engine.connect() as conn:
+                try:
+                    yield conn
+                except (TimeoutError, asyncio.CancelledError):
+                    if not conn.invalidated:
+                        with contextlib.suppress(Exception):
+                            await conn.invalidate()
+                    raise
 
     def _note(self, available: bool, exc: BaseException | None = None) -> None:
         if available == self._available:
@@ -371,12 +389,17 @@ class SqlFeedbackStore:
 
     async def save(self, item: FeedbackItem) -> Result[str, FeedbackError]:
         """Store one item; ``Ok(item.id)`` once its batch committed, ``Err`` on failure."""
-        try:
-            bound = await self._bound()
-            await self._engine()
-        except Exception as exc:
-            return Err(self._failure(exc))
-        return await bound.committer.submit(item)
+        loop = asyncio.get_running_loop()
+        deadline = None if self._timeout is None else loop.time() + self._timeout
+        bound = self._by_loop.get(loop)
+        if bound is None or not self._schema_ready:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    bound = await self._bound()
+                    await self._engine()
+            except Exception as exc:
+                return Err(self._failure(exc))
+        return await bound.committer.submit(item, deadline=deadline)
 
     async def save_many(self, items: Sequence[FeedbackItem]) -> Result[list[str], FeedbackError]:
         """Store all ``items`` in one transaction, or none of them."""
@@ -384,17 +407,26 @@ class SqlFeedbackStore:
         if not items:
             return Ok([])
         try:
-            engine = await self._engine()
-            async with self._connect(engine, begin=True) as conn:
-                for error in await self._insert(conn, items, atomic=True):
-                    if error is not None:
-                        raise _Abort(error)
-        except _Abort as abort:
-            return Err(abort.error)
-        except Exception as exc:
-            return Err(await self._explain(items, exc))
+            async with asyncio.timeout(self._timeout):
+                try:
+                    engine = await self._engine()
+                    async with self._connect(engine, begin=True) as conn:
+                        for error in await self._insert(conn, items, atomic=True):
+                            if error is not None:
+                                raise _Abort(error)
+                except _Abort as abort:
+                    return Err(abort.error)
+                except Exception as exc:
+                    return Err(await self._explain(items, exc))
+        except TimeoutError as exc:  # while explaining a rejection
+            return Err(self._failure(exc))
         self._note(True)
         return Ok([item.id for item in items])
+
+    def _batch_failed(self, exc: BaseException) -> SaveOutcome:
+        """The outcome of each save in a batch that timed out or was cancelled."""
+        self._note(False, exc)
+        return Err(_unavailable(exc))
 
     def _failure(self, exc: BaseException) -> FeedbackError:
         if isinstance(exc, FeedbackError):
@@ -504,11 +536,14 @@ class SqlFeedbackStore:
 
     # reads
 
-    async def _fetch(self, statement: Select[Any]) -> list[FeedbackItem]:
+    async def _fetch(self, statement: Select[Any], *, slow: bool = False) -> list[FeedbackItem]:
+        """Rows of ``statement`` within the connect timeout (``slow``: the statement timeout)."""
+        seconds = self._slow_timeout if slow else self._timeout
         with _reads():
-            engine = await self._reader()
-            async with self._connect(engine) as conn:
-                rows = (await conn.execute(statement)).all()
+            async with asyncio.timeout(seconds):
+                engine = await self._reader()
+                async with self._connect(engine, seconds=seconds) as conn:
+                    rows = (await conn.execute(statement)).all()
         self._note(True)
         return [row_to_item(row) for row in rows]
 
@@ -568,6 +603,8 @@ class SqlFeedbackStore:
         session_id: str | None = None,
         user_id: str | None = None,
         trace_id: str | None = None,
+        request_id: str | None = None,
+        otel_trace_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 100,
@@ -583,6 +620,8 @@ class SqlFeedbackStore:
             (_t.session_id, session_id),
             (_t.user_id, user_id),
             (_t.trace_id, trace_id),
+            (_t.request_id, request_id),
+            (_t.otel_trace_id, otel_trace_id),
         ):
             if wanted is not None:
                 conditions.append(column == wanted)
@@ -597,7 +636,7 @@ class SqlFeedbackStore:
             conditions.append((_t.created_at < moment) | (_t.id < last_id))
         limit = max(limit, 0)
         statement = self._newest_first(self._items(*conditions, include_history=include_history))
-        return Page.from_rows(await self._fetch(statement.limit(limit + 1)), limit)
+        return Page.from_rows(await self._fetch(statement.limit(limit + 1), slow=True), limit)
 
     async def aggregate(
         self,
@@ -627,9 +666,10 @@ class SqlFeedbackStore:
     async def stats(self, query: StatsQuery) -> list[GroupStats]:
         """Stats of live rows, computed in the database (see :mod:`.sql_stats`)."""
         with _reads():
-            engine = await self._reader()
-            async with self._connect(engine) as conn:
-                groups = await run_stats(conn, query)
+            async with asyncio.timeout(self._slow_timeout):
+                engine = await self._reader()
+                async with self._connect(engine, seconds=self._slow_timeout) as conn:
+                    groups = await run_stats(conn, query)
         self._note(True)
         return groups
 
@@ -659,7 +699,7 @@ class SqlFeedbackStore:
                 conditions.append((_t.created_at > last.created_at) | (_t.id > last.id))
             statement = self._items(*conditions, include_history=include_history)
             statement = statement.order_by(_t.created_at, _t.id).limit(batch_size)
-            batch = await self._fetch(statement)
+            batch = await self._fetch(statement, slow=True)
             for item in batch:
                 yield item
             if len(batch) < batch_size:
@@ -685,3 +725,9 @@ class SqlFeedbackStore:
         await bound.committer.wait_idle()
         if bound.guard is not None:
             await bound.guard.aclose()
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a shared task's failure as seen: its waiters got it, or none was left."""
+    if not task.cancelled():
+        task.exception()

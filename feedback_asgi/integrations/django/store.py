@@ -9,6 +9,17 @@ code). Concurrent ``save`` calls are grouped by the shared
 the SQLAlchemy store does; row conversion and successor checks are that store's functions.
 
 The database is the one Django's routers choose for the model, unless ``using`` names one.
+
+Deadlines: a ``save``, ``ping`` or read a post needs answers within
+``connect_timeout_seconds``, other reads within ``statement_timeout_seconds`` (SQLite:
+no deadline, its busy timeout bounds it). On PostgreSQL each write transaction also sets
+``statement_timeout`` and ``lock_timeout`` to the connect timeout for itself
+(``set_config(..., true)``), so the server abandons a write its caller gave up on.
+Django's drivers are synchronous: the deadline bounds the caller's wait, not the worker
+thread, which only the connection's own settings bound, in ``DATABASES[alias]["OPTIONS"]``:
+PostgreSQL ``{"connect_timeout": 2, "options": "-c statement_timeout=30000"}`` (psycopg
+has no read timeout: a server that never answers holds that thread until TCP gives up);
+MariaDB/MySQL ``{"connect_timeout": 2, "read_timeout": 30, "write_timeout": 30}``.
 """
 
 from __future__ import annotations
@@ -105,6 +116,7 @@ class DjangoFeedbackStore:
                 max_batch=self.config.group_commit_max_batch,
                 max_wait=self.config.group_commit_max_wait_ms / 1000,
                 on_failure=lambda exc: Err(_unavailable(exc)),
+                timeout=self._seconds(self._write_alias()),
             )
             self._committers[loop] = committer
         return committer
@@ -118,15 +130,40 @@ class DjangoFeedbackStore:
         items = list(items)
         if not items:
             return Ok([])
-        result: Result[list[str], FeedbackError] = await sync_to_async(
-            self._save_all, thread_sensitive=True
-        )(items)
+        try:
+            async with asyncio.timeout(self._seconds(self._write_alias())):
+                result: Result[list[str], FeedbackError] = await sync_to_async(
+                    self._save_all, thread_sensitive=True
+                )(items)
+        except TimeoutError as exc:
+            return Err(_unavailable(exc))
         return result
+
+    def _seconds(self, alias: str, *, slow: bool = False) -> float | None:
+        """How long a caller waits on ``alias``: ``None`` for SQLite (a local file)."""
+        if connections[alias].vendor == "sqlite":
+            return None
+        config = self.config
+        return config.statement_timeout_seconds if slow else config.connect_timeout_seconds
+
+    def _limit_transaction(self, alias: str) -> None:
+        """On PostgreSQL, let the server give up on this transaction when its caller does."""
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            return
+        milliseconds = str(max(1, round(self.config.connect_timeout_seconds * 1000)))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true),"
+                " set_config('lock_timeout', %s, true)",
+                [milliseconds, milliseconds],
+            )
 
     def _save_all(self, items: list[FeedbackItem]) -> Result[list[str], FeedbackError]:
         alias = self._write_alias()
         try:
             with transaction.atomic(using=alias):
+                self._limit_transaction(alias)
                 for error in self._insert(alias, items, atomic=True):
                     if error is not None:
                         raise _Abort(error)
@@ -141,6 +178,7 @@ class DjangoFeedbackStore:
         alias = self._write_alias()
         try:
             with transaction.atomic(using=alias):
+                self._limit_transaction(alias)
                 errors = self._insert(alias, items, atomic=False)
         except Exception as exc:
             if not _is_row_problem(exc):
@@ -235,10 +273,17 @@ class DjangoFeedbackStore:
 
     # reads
 
-    async def _fetch(self, queryset: QuerySet[AiFeedback]) -> list[FeedbackItem]:
+    def _read_seconds(self, *, slow: bool = False) -> float | None:
+        return self._seconds(self.using or router.db_for_read(AiFeedback), slow=slow)
+
+    async def _fetch(
+        self, queryset: QuerySet[AiFeedback], *, slow: bool = False
+    ) -> list[FeedbackItem]:
+        """Rows within the connect timeout (``slow``: the statement timeout)."""
         try:
-            rows = [row async for row in queryset.values_list(*ITEM_FIELDS)]
-        except (DatabaseError, OSError) as exc:
+            async with asyncio.timeout(self._read_seconds(slow=slow)):
+                rows = [row async for row in queryset.values_list(*ITEM_FIELDS)]
+        except (DatabaseError, OSError) as exc:  # TimeoutError is an OSError
             await self._read_failed(exc)
             raise _unavailable(exc) from exc
         return [row_to_item(row) for row in rows]
@@ -301,6 +346,8 @@ class DjangoFeedbackStore:
         session_id: str | None = None,
         user_id: str | None = None,
         trace_id: str | None = None,
+        request_id: str | None = None,
+        otel_trace_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 100,
@@ -316,6 +363,8 @@ class DjangoFeedbackStore:
             ("session_id", session_id),
             ("user_id", user_id),
             ("trace_id", trace_id),
+            ("request_id", request_id),
+            ("otel_trace_id", otel_trace_id),
         ):
             if wanted is not None:
                 filters[name] = wanted
@@ -333,7 +382,7 @@ class DjangoFeedbackStore:
         queryset = self._newest_first(
             self._items(*conditions, include_history=include_history, **filters)
         )
-        return Page.from_rows(await self._fetch(queryset[: limit + 1]), limit)
+        return Page.from_rows(await self._fetch(queryset[: limit + 1], slow=True), limit)
 
     async def aggregate(
         self,
@@ -367,7 +416,8 @@ class DjangoFeedbackStore:
             )
         )
         try:
-            rows = [row async for row in queryset]
+            async with asyncio.timeout(self._read_seconds(slow=True)):
+                rows = [row async for row in queryset]
         except (DatabaseError, OSError) as exc:
             await self._read_failed(exc)
             raise _unavailable(exc) from exc
@@ -388,7 +438,8 @@ class DjangoFeedbackStore:
         from feedback_asgi.integrations.django.stats import django_stats
 
         try:
-            return await django_stats(self._rows(), query)
+            async with asyncio.timeout(self._read_seconds(slow=True)):
+                return await django_stats(self._rows(), query)
         except (DatabaseError, OSError) as exc:
             await self._read_failed(exc)
             raise _unavailable(exc) from exc
@@ -415,7 +466,7 @@ class DjangoFeedbackStore:
                 conditions.append(Q(created_at__gt=last.created_at)
                                   | Q(created_at=last.created_at, id__gt=last.id))
             queryset = self._items(*conditions, include_history=include_history, **filters)
-            batch = await self._fetch(queryset.order_by("created_at", "id")[:batch_size])
+            batch = await self._fetch(queryset.order_by("created_at", "id")[:batch_size], slow=True)
             for item in batch:
                 yield item
             if len(batch) < batch_size:
@@ -437,7 +488,11 @@ class DjangoFeedbackStore:
                 raise _unavailable(exc) from exc
             return (time.perf_counter() - started) * 1000
 
-        elapsed: float = await sync_to_async(select_one, thread_sensitive=True)()
+        try:
+            async with asyncio.timeout(self._seconds(alias)):
+                elapsed: float = await sync_to_async(select_one, thread_sensitive=True)()
+        except TimeoutError as exc:
+            raise _unavailable(exc) from exc
         return elapsed
 
     async def close(self) -> None:
