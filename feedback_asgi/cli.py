@@ -20,11 +20,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.storage.factory import is_memory_url
+from feedback_asgi.terminal.common import cell
 from feedback_asgi.terminal.demo_command import demo
+from feedback_asgi.terminal.escape import printable
 from feedback_asgi.terminal.export_command import export
 from feedback_asgi.terminal.stats_command import dashboard, stats
 
@@ -64,7 +67,8 @@ def _shown(url: str) -> str:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    errors.print(f"[red]error:[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    errors.print(Text.assemble(("error:", "red"), f" {type(exc).__name__}: {printable(first)}"))
     return typer.Exit(code=1)
 
 
@@ -82,7 +86,7 @@ def db_upgrade(
         now = migrations.current(url)
     except Exception as exc:
         raise _fail(exc) from exc
-    console.print(f"{_shown(url)}: at revision {now}")
+    console.print(cell(f"{_shown(url)}: at revision {now}"))
 
 
 @db_app.command("create")
@@ -96,7 +100,7 @@ def db_create(database_url: DatabaseUrl = None) -> None:
         now = migrations.current(url)
     except Exception as exc:
         raise _fail(exc) from exc
-    console.print(f"{_shown(url)}: tables created, at revision {now}")
+    console.print(cell(f"{_shown(url)}: tables created, at revision {now}"))
 
 
 @db_app.command("current")
@@ -109,7 +113,7 @@ def db_current(database_url: DatabaseUrl = None) -> None:
         now = migrations.current(url)
     except Exception as exc:
         raise _fail(exc) from exc
-    console.print(f"{_shown(url)}: at revision {now or 'none (not migrated)'}")
+    console.print(cell(f"{_shown(url)}: at revision {now or 'none (not migrated)'}"))
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
 from feedback_asgi.access import require_admin
 from feedback_asgi.exceptions import FeedbackValidationError, StorageUnavailableError
@@ -25,6 +24,7 @@ from feedback_asgi.http import (
     ClientDisconnected,
     HttpError,
     parse_json,
+    query_pairs,
     read_body,
     require_json_content_type,
 )
@@ -48,9 +48,8 @@ def owns(path: str) -> bool:
 
 async def _options(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any, path: str
                    ) -> ExportOptions:
-    values: dict[str, Any] = dict(
-        parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"), keep_blank_values=True)
-    )
+    """The request's options, resolved (a fixed window); every bad one is a 422 naming it."""
+    values: dict[str, Any] = dict(query_pairs(scope))
     body = await read_body(scope, receive, kit.config.max_payload_bytes)
     if body.strip():
         require_json_content_type(scope)
@@ -63,7 +62,8 @@ async def _options(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any, pat
     kind = parts[2] if len(parts) == 3 else values.pop("kind", "finetune")
     values.pop("kind", None)
     try:
-        return ExportOptions.from_mapping(str(kind), values)
+        # resolved here: a since after the default until (now) is bad input too
+        return ExportOptions.from_mapping(str(kind), values).resolved()
     except FeedbackValidationError as invalid:
         raise HttpError.from_feedback_error(422, invalid) from None
 
@@ -82,7 +82,7 @@ async def serve_export(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any,
                             headers=((b"allow", b"POST, OPTIONS"),))
         await kit.ensure_started()
         await require_admin(kit, scope)
-        options = (await _options(kit, scope, receive, path)).resolved()
+        options = await _options(kit, scope, receive, path)
         chunks = export_chunks(kit.store, options)
         try:
             first = await anext(chunks, "")

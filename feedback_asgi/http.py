@@ -2,8 +2,9 @@
 
 JSON replies that set ``content-length`` from the encoded bytes, the error body
 ``{"error": {"code", "message", "fields"}}``, a body reader that never pulls ``receive``
-past the size limit, and a strict JSON parser (no duplicate keys, no NaN/Infinity, no
-overflowing numbers, bounded nesting checked before parsing).
+past the size limit, a strict JSON parser (no duplicate keys, no NaN/Infinity, no
+overflowing numbers, bounded nesting checked before parsing), a strict query string parser
+(UTF-8 or a 422), and :func:`id_can_exist` for ids taken from a path.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from feedback_asgi.exceptions import FeedbackError, FeedbackValidationError
+from feedback_asgi.storage.base import key_problem
 
 __all__ = [
     "ClientDisconnected",
@@ -23,8 +26,10 @@ __all__ = [
     "Reply",
     "error_reply",
     "header",
+    "id_can_exist",
     "json_reply",
     "parse_json",
+    "query_pairs",
     "read_body",
     "require_json_content_type",
 ]
@@ -128,6 +133,48 @@ def header(scope: Mapping[str, Any], name: bytes) -> str | None:
         if key.lower() == name:
             return bytes(value).decode("latin-1")
     return None
+
+
+def id_can_exist(value: str) -> bool:
+    """Whether ``value``, an id from a path, could name a stored item or session.
+
+    One that cannot (empty, over 255 characters, NUL, a lone surrogate: see
+    :func:`~feedback_asgi.storage.base.key_problem`) is answered like an unknown id,
+    without asking the store (PostgreSQL would refuse the NUL with an error).
+    """
+    return key_problem(value) is None
+
+
+def _query_text(raw: bytes) -> str | None:
+    try:
+        return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:  # strict: an encoded lone surrogate is refused too
+        return None
+
+
+def query_pairs(scope: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The query string's ``(name, value)`` pairs, in order, blanks kept.
+
+    ``+`` is a space and percent-escapes are decoded; the bytes must be UTF-8. A name or
+    value that is not raises the 422 :class:`HttpError` naming the parameter, rather than
+    reading it with replacement characters.
+    """
+    pairs: list[tuple[str, str]] = []
+    for part in bytes(scope.get("query_string", b"")).split(b"&"):
+        if not part:
+            continue
+        raw_name, _, raw_value = part.partition(b"=")
+        name = _query_text(raw_name)
+        if name is None:
+            shown = raw_name.decode("latin-1").encode("ascii", "backslashreplace").decode()
+            raise HttpError(422, "validation_error", "a parameter name is not valid UTF-8",
+                            {shown: "not valid UTF-8"})
+        value = _query_text(raw_value)
+        if value is None:
+            raise HttpError(422, "validation_error", f"{name}: not valid UTF-8",
+                            {name: "not valid UTF-8"})
+        pairs.append((name, value))
+    return pairs
 
 
 def require_json_content_type(scope: Mapping[str, Any]) -> None:

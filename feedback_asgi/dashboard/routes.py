@@ -3,13 +3,18 @@
 * ``GET /dashboard?window=24h|7d|30d|90d``: the page (read/admin rights);
 * ``GET /dashboard/login``, ``POST /dashboard/login`` (form field ``token``): sign in with
   ``config.admin_token``; sets the cookie of :mod:`feedback_asgi.dashboard.session`;
-* ``POST /dashboard/logout``: clears it;
+* ``POST /dashboard/logout``: revokes it on the server (every worker with Redis) and clears
+  it; 503 (cookie kept, to try again) when the sign-out cannot be recorded;
 * ``GET /dashboard/dashboard.css``, ``GET /dashboard/icon.svg``: the page's files.
 
 Read/admin rights are :func:`feedback_asgi.access.is_admin`'s: the kit's authorizer, the
 admin bearer, the sign-in cookie, or a Django staff user. Without them a browser
 (``Accept: text/html``) is sent to the sign-in page (303); any other client gets the JSON
 401 (403 for a signed-in user without rights) of the read/admin routes.
+
+Sign-in posts are limited per client address (``scope["client"]``) by a
+:class:`~feedback_asgi.ratelimit.RateLimiter`: in Redis with ``redis_url`` (one limit
+across workers), in memory otherwise or while Redis is down.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from feedback_asgi.assets import asset_reply
 from feedback_asgi.dashboard import session
 from feedback_asgi.dashboard.data import WINDOWS, load_dashboard
 from feedback_asgi.dashboard.render import Links, dashboard_page, login_page
+from feedback_asgi.dashboard.shared import shared_buckets
 from feedback_asgi.http import HttpError, Reply, header, read_body
-from feedback_asgi.ratelimit import LocalRateLimiter
+from feedback_asgi.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit
@@ -59,7 +65,8 @@ FORM_FIELDS_SCOPE_KEY = "feedback_asgi.form_fields"
 CSP = (b"default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
        b"form-action 'self'; frame-ancestors 'none'")
 LOGIN_ATTEMPTS_PER_MINUTE = 10
-"""Sign-in posts per client address and minute (a burst of as many), then 429."""
+"""Sign-in posts per client address and minute (a burst of as many), then 429; with
+``redis_url``, counted across every worker."""
 _FORM_LIMIT = 4096
 _ROUTES: dict[str, tuple[str, ...]] = {
     DASHBOARD_PATH: ("GET", "HEAD", "OPTIONS"),
@@ -69,7 +76,7 @@ _ROUTES: dict[str, tuple[str, ...]] = {
     f"{DASHBOARD_PATH}/icon.svg": ("GET", "HEAD", "OPTIONS"),
 }
 _SAFE_BASE = re.compile(r"^(/[A-Za-z0-9._~!$&'()*+,=:@%-]+)*$")
-_limiters: weakref.WeakKeyDictionary[Any, LocalRateLimiter] = weakref.WeakKeyDictionary()
+_limiters: weakref.WeakKeyDictionary[Any, RateLimiter] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,20 +155,26 @@ async def _dashboard(kit: FeedbackKit, scope: Mapping[str, Any], path: str) -> R
         raise
     window = _window(scope)
     data = await load_dashboard(kit.store, kit.config, window)
-    signed_in = session.verify_cookie(kit.config, session.read_cookie(scope))
+    signed_in = await session.cookie_valid(kit, session.read_cookie(scope))
     return _page(200, dashboard_page(data, links, signed_in=signed_in))
 
 
-def _limiter(kit: FeedbackKit) -> LocalRateLimiter:
+def _limiter(kit: FeedbackKit) -> RateLimiter:
     limiter = _limiters.get(kit)
     if limiter is None:
-        limiter = _limiters[kit] = LocalRateLimiter(LOGIN_ATTEMPTS_PER_MINUTE)
+        limiter = _limiters[kit] = RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE,
+                                               remote=shared_buckets(kit))
     return limiter
 
 
 def _client(scope: Mapping[str, Any]) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
+
+
+def _login_bucket(scope: Mapping[str, Any]) -> str:
+    # its own bucket name: the feedback posts' limiter keys the same addresses as "ip:..."
+    return "dashboard-login:" + _client(scope)
 
 
 async def _form_token(scope: Mapping[str, Any], receive: Any) -> str | None:
@@ -178,14 +191,14 @@ async def _login(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any, path:
     links = _links(kit, scope, path)
     admin = kit.config.admin_token
     if scope.get("method") in ("GET", "HEAD"):
-        if session.verify_cookie(kit.config, session.read_cookie(scope)):
+        if await session.cookie_valid(kit, session.read_cookie(scope)):
             return _redirect(links.dashboard)
         return _page(200, login_page(links, enabled=admin is not None))
     if not session.same_origin(scope):
         return _page(403, login_page(links, error="This form must be sent from its own page."))
     if admin is None:
         return _page(403, login_page(links, enabled=False))
-    decision = _limiter(kit).hit(_client(scope))
+    decision = await _limiter(kit).hit(_login_bucket(scope))
     if not decision.allowed:
         seconds = max(1, math.ceil(decision.retry_after))
         return _page(429, login_page(links, error=f"Too many attempts: wait {seconds} s."),
@@ -200,9 +213,13 @@ async def _login(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any, path:
     return _redirect(links.dashboard, (session.set_cookie(scope, value, _cookie_path(links)),))
 
 
-def _logout(scope: Mapping[str, Any], links: Links) -> Reply:
+async def _logout(kit: FeedbackKit, scope: Mapping[str, Any], links: Links) -> Reply:
     if not session.same_origin(scope):
         raise HttpError(403, "forbidden", "sign out from the dashboard page")
+    if not await session.revoke_cookie(kit, session.read_cookie(scope)):
+        # the cookie stays set: signing out again once Redis answers revokes it everywhere
+        raise HttpError(503, "storage_unavailable", "the sign-out could not be recorded; "
+                        "try again", headers=((b"retry-after", b"5"),))
     return _redirect(links.asset("login"), (session.clear_cookie(scope, _cookie_path(links)),))
 
 
@@ -218,7 +235,7 @@ async def dispatch(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any, pat
     if path.endswith((".css", ".svg")):
         return asset_reply(scope, path)
     if path == f"{DASHBOARD_PATH}/logout":
-        return _logout(scope, _links(kit, scope, path))
+        return await _logout(kit, scope, _links(kit, scope, path))
     await kit.ensure_started()
     if path == DASHBOARD_PATH:
         return await _dashboard(kit, scope, path)

@@ -7,9 +7,12 @@ nonce and a digest of the admin token, under a key derived from ``secret_key`` (
 ``previous_secret_keys`` still verify). So the cookie expires on its own, stops working
 when the admin token or the secret changes, and cannot be made from a feedback token.
 
-:func:`cookie_grants` is what the access check asks: the cookie is valid, and for a method
-other than GET/HEAD the request also comes from the page's own origin (a CSRF guard on top
-of ``SameSite=Strict``).
+:func:`cookie_grants` is what the access check asks: the cookie is valid and not signed
+out, and for a method other than GET/HEAD the request also comes from the page's own origin
+(a CSRF guard on top of ``SameSite=Strict``). Signing out (:func:`revoke_cookie`) makes the
+server refuse the cookie until it expires: in every worker with ``redis_url``, in this
+process without it (:mod:`feedback_asgi.dashboard.revocations`, which also says why a check
+fails closed while Redis is down).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from feedback_asgi.dashboard.revocations import revocations_for
 from feedback_asgi.http import header
 
 if TYPE_CHECKING:
@@ -33,8 +37,10 @@ __all__ = [
     "SESSION_TTL_SECONDS",
     "clear_cookie",
     "cookie_grants",
+    "cookie_valid",
     "issue_cookie",
     "read_cookie",
+    "revoke_cookie",
     "same_origin",
     "set_cookie",
     "verify_cookie",
@@ -80,22 +86,51 @@ def issue_cookie(config: FeedbackConfig, *, now: float | None = None,
     return f"{_VERSION}.{expires}.{nonce}.{signature}"
 
 
-def verify_cookie(config: FeedbackConfig, value: str | None, *, now: float | None = None) -> bool:
-    """Whether ``value`` is an unexpired cookie signed for the current admin token."""
+def _verified(config: FeedbackConfig, value: str | None,
+              now: float | None = None) -> tuple[int, str] | None:
+    """``(expiry, nonce)`` of a cookie :func:`verify_cookie` accepts, else ``None``."""
     if not value or len(value) > _MAX_COOKIE_LENGTH:
-        return False
+        return None
     parts = value.split(".")
     if len(parts) != 4 or parts[0] != _VERSION or not parts[1].isdigit() or len(parts[1]) > 12:
-        return False
+        return None
     expires, nonce, signature = int(parts[1]), parts[2], parts[3]
     message = _message(config, expires, nonce)
     if message is None:
-        return False
+        return None
     given = signature.encode("ascii", "replace")
     valid = False
     for key in _keys(config):  # every key, so the time does not tell which one matched
         valid |= hmac.compare_digest(hmac.digest(key, message, "sha256").hex().encode(), given)
-    return valid and expires > (time.time() if now is None else now)
+    if not valid or expires <= (time.time() if now is None else now):
+        return None
+    return expires, nonce
+
+
+def verify_cookie(config: FeedbackConfig, value: str | None, *, now: float | None = None) -> bool:
+    """Whether ``value`` is an unexpired cookie signed for the current admin token.
+
+    The signature and expiry only: :func:`cookie_valid` also refuses signed-out cookies.
+    """
+    return _verified(config, value, now) is not None
+
+
+async def cookie_valid(kit: FeedbackKit, value: str | None) -> bool:
+    """Whether ``value`` is a cookie :func:`verify_cookie` accepts and nobody signed out."""
+    verified = _verified(kit.config, value)
+    if verified is None:
+        return False
+    return not await revocations_for(kit).is_revoked(verified[1])
+
+
+async def revoke_cookie(kit: FeedbackKit, value: str | None) -> bool:
+    """Sign ``value`` out: refused from now until it expires. ``False`` if that could not
+    be recorded (Redis down); an invalid or expired cookie needs nothing and is ``True``."""
+    verified = _verified(kit.config, value)
+    if verified is None:
+        return True
+    expires, nonce = verified
+    return await revocations_for(kit).revoke(nonce, expires)
 
 
 def read_cookie(scope: Mapping[str, Any], name: str = COOKIE_NAME) -> str | None:
@@ -129,11 +164,14 @@ def same_origin(scope: Mapping[str, Any]) -> bool:
     return urlsplit(origin).netloc.lower() == host.strip().lower()
 
 
-def cookie_grants(kit: FeedbackKit, scope: Mapping[str, Any]) -> bool:
+async def cookie_grants(kit: FeedbackKit, scope: Mapping[str, Any]) -> bool:
     """Whether the request's sign-in cookie grants read/admin rights for this request."""
-    if not verify_cookie(kit.config, read_cookie(scope)):
+    verified = _verified(kit.config, read_cookie(scope))
+    if verified is None:
         return False
-    return scope.get("method", "GET") in _SAFE_METHODS or same_origin(scope)
+    if scope.get("method", "GET") not in _SAFE_METHODS and not same_origin(scope):
+        return False
+    return not await revocations_for(kit).is_revoked(verified[1])  # last: it may ask Redis
 
 
 def _is_https(scope: Mapping[str, Any]) -> bool:

@@ -1,4 +1,8 @@
-"""Shared by the terminal commands: the store from ``--database-url``, and one-line errors."""
+"""Shared by the terminal commands: the store from ``--database-url``, one-line errors, and
+:func:`cell`, through which every value from users or stored data reaches the terminal:
+:func:`~feedback_asgi.terminal.escape.printable` text in a :class:`rich.text.Text`, never
+markup, so control characters show escaped and ``[bold red]`` in data shows as is.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.exceptions import (
@@ -17,8 +21,17 @@ from feedback_asgi.exceptions import (
     StorageUnavailableError,
 )
 from feedback_asgi.storage.base import FeedbackStoreProtocol
+from feedback_asgi.terminal.escape import printable
 
-__all__ = ["EXIT_UNAVAILABLE", "EXIT_USAGE", "errors", "fail", "open_store", "run"]
+__all__ = [
+    "EXIT_UNAVAILABLE",
+    "EXIT_USAGE",
+    "cell",
+    "errors",
+    "fail",
+    "open_store",
+    "run",
+]
 
 T = TypeVar("T")
 
@@ -30,10 +43,15 @@ EXIT_UNAVAILABLE = 1
 errors = Console(stderr=True, highlight=False)
 
 
+def cell(value: object, style: str = "") -> Text:
+    """``value`` as :func:`printable` text that rich shows literally (no markup)."""
+    return Text(printable(value), style=style)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print ``error: message`` on one line of stderr; raise the returned ``typer.Exit``."""
-    errors.print(f"[red]error:[/] {escape(message.splitlines()[0] if message else '')}",
-                 soft_wrap=True)
+    first = message.splitlines()[0] if message else ""
+    errors.print(Text.assemble(("error:", "red"), " ", printable(first)), soft_wrap=True)
     return typer.Exit(code=code)
 
 

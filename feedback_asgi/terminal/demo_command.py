@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from feedback_asgi.terminal.common import fail
+from feedback_asgi.terminal.escape import printable
 
 __all__ = ["demo"]
 
@@ -28,5 +29,6 @@ def demo(
     if not (root / "example_apps" / "fastapi_chat" / "app.py").is_file():
         raise fail("example_apps/fastapi_chat not found: run the demo from a checkout's root")
     sys.path.insert(0, str(root))
-    typer.echo(f"Chat page: http://{host}:{port}/   API docs: http://{host}:{port}/docs")
+    shown = printable(host)
+    typer.echo(f"Chat page: http://{shown}:{port}/   API docs: http://{shown}:{port}/docs")
     uvicorn.run(APP, host=host, port=port)

@@ -29,7 +29,7 @@ from feedback_asgi.export import (
     write_export,
 )
 from feedback_asgi.storage.base import FeedbackStoreProtocol
-from feedback_asgi.terminal.common import errors, fail, open_store, run
+from feedback_asgi.terminal.common import cell, errors, fail, open_store, run
 
 __all__ = ["export"]
 
@@ -60,6 +60,12 @@ def export(
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
     intent: Annotated[str | None, typer.Option(help="Only this intent.")] = None,
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+    request_id: Annotated[
+        str | None, typer.Option(help="Only responses to this client request id.")
+    ] = None,
+    otel_trace_id: Annotated[
+        str | None, typer.Option(help="Only responses within this OpenTelemetry trace.")
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="File to write (default: standard output).")
     ] = None,
@@ -80,7 +86,8 @@ def export(
     try:
         options = ExportOptions(
             kind=kind, format=format, since=_moment("since", since), until=_moment("until", until),
-            model=model, intent=intent, project=project, include_neutral=include_neutral,
+            model=model, intent=intent, project=project, request_id=request_id,
+            otel_trace_id=otel_trace_id, include_neutral=include_neutral,
             positive_weight=positive_weight, negative_weight=negative_weight,
         ).resolved()
     except FeedbackValidationError as exc:
@@ -109,8 +116,8 @@ def export(
     seconds = time.perf_counter() - started
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items()))
     errors.print(
-        f"{report.written:,} lines to {out or 'stdout'} from {report.scanned:,} rows "
-        f"in {seconds:.1f} s" + (f" (skipped: {skipped})" if skipped else ""),
+        cell(f"{report.written:,} lines to {out or 'stdout'} from {report.scanned:,} rows "
+             f"in {seconds:.1f} s" + (f" (skipped: {skipped})" if skipped else "")),
         soft_wrap=True,
     )
 

@@ -1,4 +1,9 @@
-"""``feedback-asgi stats`` (a table) and ``feedback-asgi dashboard`` (a live view)."""
+"""``feedback-asgi stats`` (a table) and ``feedback-asgi dashboard`` (a live view).
+
+Every value from stored data (group keys, kind names, models, comments) and from the
+command line goes into the tables as :func:`~feedback_asgi.terminal.common.cell` text:
+control characters escaped, markup shown literally.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,6 @@ from typing import Annotated
 import typer
 from rich.console import Console, Group
 from rich.live import Live
-from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -19,7 +23,7 @@ from feedback_asgi.analytics import GROUP_KEYS, StatsReport, feedback_stats, par
 from feedback_asgi.exceptions import FeedbackValidationError
 from feedback_asgi.export import parse_moment
 from feedback_asgi.storage.base import FeedbackStoreProtocol
-from feedback_asgi.terminal.common import fail, open_store, run
+from feedback_asgi.terminal.common import cell, fail, open_store, run
 from feedback_asgi.types import FeedbackItem, FeedbackType
 
 __all__ = ["dashboard", "stats"]
@@ -82,14 +86,14 @@ def stats_table(report: StatsReport, *, bars: bool = False) -> Table:
         name = "total" if is_total else (group.key if group.key is not None else "(none)")
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(group.count_by_type.items()))
         cells: list[str | Text] = [
-            escape(name), f"{group.total_count:,}", f"{group.thumbs_up:,}",
+            cell(name), f"{group.total_count:,}", f"{group.thumbs_up:,}",
             f"{group.thumbs_down:,}", _percent(group.thumbs_up_rate),
         ]
         if bars:
             cells.append(_bar(group.thumbs_up_rate))
         cells.append(_rating(group.average_rating))
         if not bars:
-            cells.append(escape(kinds))
+            cells.append(cell(kinds))
         table.add_row(*cells, style="bold" if is_total else None)
     return table
 
@@ -149,8 +153,8 @@ def _negative_table(items: list[FeedbackItem]) -> Table:
     table.add_column("comment", ratio=1)
     for item in items:
         value = "👎" if item.feedback_type == FeedbackType.THUMBS else f"{item.value}★"
-        table.add_row(f"{item.created_at:%m-%d %H:%M:%S}", escape(str(item.context.get("model", "-"))),
-                      value, escape(item.comment or ""))
+        table.add_row(f"{item.created_at:%m-%d %H:%M:%S}", cell(item.context.get("model", "-")),
+                      cell(value), cell(item.comment or ""))
     return table
 
 
@@ -168,7 +172,7 @@ async def dashboard_frame(store: FeedbackStoreProtocol, window: str, by: str) ->
     )
     negatives = await recent_negative(store, report.since)
     return Group(
-        Panel(summary, title=f"feedback, last {window}"),
+        Panel(summary, title=cell(f"feedback, last {window}")),
         stats_table(report, bars=True),
         Panel(_negative_table(negatives), title="recent negative feedback"),
     )

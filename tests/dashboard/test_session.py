@@ -64,11 +64,11 @@ def test_no_cookie_without_an_admin_token() -> None:
         session.issue_cookie(config(admin_token=None))
 
 
-def test_a_feedback_token_is_not_a_cookie() -> None:
+async def test_a_feedback_token_is_not_a_cookie() -> None:
     kit = FeedbackKit.for_testing(admin_token=ADMIN, secret_key=SECRET)
     token = kit.signer.sign("dashboard", "anyone")
     assert not session.verify_cookie(kit.config, token)
-    assert not session.cookie_grants(kit, scope(token))
+    assert not await session.cookie_grants(kit, scope(token))
 
 
 def test_read_cookie_finds_it_among_others() -> None:
@@ -76,18 +76,18 @@ def test_read_cookie_finds_it_among_others() -> None:
     assert session.read_cookie(scope(None)) is None
 
 
-def test_cookie_grants_reads_and_only_same_origin_writes() -> None:
+async def test_cookie_grants_reads_and_only_same_origin_writes() -> None:
     kit = FeedbackKit.for_testing(admin_token=ADMIN, secret_key=SECRET)
     value = session.issue_cookie(kit.config)
-    assert session.cookie_grants(kit, scope(value))
-    assert session.cookie_grants(kit, scope(value, "HEAD"))
-    assert not session.cookie_grants(kit, scope(None))
-    assert not session.cookie_grants(kit, scope("v1.1.x.00"))
-    assert session.cookie_grants(kit, scope(value, "POST", origin="https://example.test"))
-    assert not session.cookie_grants(kit, scope(value, "POST", origin="https://evil.test"))
-    assert not session.cookie_grants(kit, scope(value, "DELETE", origin="null"))
-    assert not session.cookie_grants(kit, scope(value, "PATCH", sec_fetch_site="same-site"))
-    assert session.cookie_grants(kit, scope(value, "PATCH", sec_fetch_site="same-origin"))
+    assert await session.cookie_grants(kit, scope(value))
+    assert await session.cookie_grants(kit, scope(value, "HEAD"))
+    assert not await session.cookie_grants(kit, scope(None))
+    assert not await session.cookie_grants(kit, scope("v1.1.x.00"))
+    assert await session.cookie_grants(kit, scope(value, "POST", origin="https://example.test"))
+    assert not await session.cookie_grants(kit, scope(value, "POST", origin="https://evil.test"))
+    assert not await session.cookie_grants(kit, scope(value, "DELETE", origin="null"))
+    assert not await session.cookie_grants(kit, scope(value, "PATCH", sec_fetch_site="same-site"))
+    assert await session.cookie_grants(kit, scope(value, "PATCH", sec_fetch_site="same-origin"))
 
 
 def test_set_cookie_flags() -> None:

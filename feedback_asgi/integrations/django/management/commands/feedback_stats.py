@@ -2,6 +2,9 @@
 
     manage.py feedback_stats [--window 7d] [--by model] [--since T] [--until T]
         [--model M] [--provider P] [--intent I] [--project P] [--json]
+
+Bad options (a time outside 1970-01-01..9999-01-01 UTC, a bad window, a filter no item can
+match) are a ``CommandError`` with exit status 2; an unreachable database, status 1.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from feedback_asgi.analytics import GROUP_KEYS, StatsReport, feedback_stats
 from feedback_asgi.exceptions import FeedbackValidationError, StorageUnavailableError
 from feedback_asgi.export import parse_moment
 from feedback_asgi.integrations.django.conf import build_kit
+from feedback_asgi.terminal.escape import printable
 
 
 class Command(BaseCommand):
@@ -34,7 +38,7 @@ class Command(BaseCommand):
         try:
             since, until = parse_moment(options["since"]), parse_moment(options["until"])
         except ValueError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(str(exc), returncode=2) from None
         kit = build_kit()
 
         async def run() -> StatsReport:
@@ -48,7 +52,9 @@ class Command(BaseCommand):
 
         try:
             report = asyncio.run(run())
-        except (FeedbackValidationError, StorageUnavailableError) as exc:
+        except FeedbackValidationError as exc:
+            raise CommandError(exc.message, returncode=2) from None
+        except StorageUnavailableError as exc:
             raise CommandError(exc.message) from None
         if options["json"]:
             self.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False))
@@ -56,8 +62,10 @@ class Command(BaseCommand):
         groups = list(report.groups)
         for group in groups if report.by else groups[:1]:
             label = (group.key or "(none)") if report.by else "all"
-            figures = group.to_dict()
-            self.stdout.write(f"{label}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+            figures = group.to_dict()  # kind names are stored data too: all of it escaped
+            self.stdout.write(printable(f"{label}: " + ", ".join(f"{k} {v}"
+                                                                 for k, v in figures.items())))
         if report.by and report.totals is not None:
             totals = report.totals.to_dict()
-            self.stdout.write("total: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+            self.stdout.write(printable("total: " + ", ".join(f"{k} {v}"
+                                                          for k, v in totals.items())))
