@@ -4,9 +4,11 @@ Read/admin rights come from ``kit.authorizer(scope)`` (a callable the app passes
 ``FeedbackKit``, sync or async), from ``Authorization: Bearer <FEEDBACK_ASGI_ADMIN_TOKEN>``
 (compared in constant time), or from an adapter that authenticated the caller itself
 (Django staff: :data:`READER_SCOPE_KEY` in the scope it builds), or from the dashboard's
-sign-in cookie (:mod:`feedback_asgi.dashboard.session`; not for cross-origin writes). With neither configured nobody has them: those routes answer
-401. The submitter of an item may edit or retract it (and read it) with the feedback token
-it was submitted with: same trace, same subject (an anonymous token works on its own trace).
+sign-in cookie (:mod:`feedback_asgi.dashboard.session`; not for cross-origin writes). With
+neither configured nobody has them: those routes answer 401. The submitter of an item may
+edit or retract it (and read it) with the feedback token it was submitted with: same trace,
+same subject digest (an anonymous token works on its own trace). The token is checked before
+any storage lookup, and an item it may not touch is answered 404, as an unknown one.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import hmac
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from feedback_asgi.dashboard.session import cookie_grants
 from feedback_asgi.http import HttpError, header
-from feedback_asgi.idempotency import SUBMITTER_METADATA_KEY, fingerprint
+from feedback_asgi.idempotency import SUBMITTER_METADATA_KEY
 from feedback_asgi.result import Err, Ok
+from feedback_asgi.tokens import TokenClaims
 from feedback_asgi.types import FeedbackItem
 
 if TYPE_CHECKING:
@@ -32,10 +36,11 @@ __all__ = [
     "READER_SCOPE_KEY",
     "SERVER_SUBMITTER",
     "Authorizer",
+    "ItemAccess",
     "bearer_is_admin",
     "is_admin",
+    "item_access",
     "require_admin",
-    "require_owner_or_admin",
     "submitter_of",
 ]
 
@@ -70,7 +75,7 @@ AUTHENTICATED_SCOPE_KEY = "feedback_asgi.authenticated"
 async def is_admin(kit: FeedbackKit, scope: Mapping[str, Any]) -> bool:
     """Whether the request has read/admin rights (admin bearer, adapter, or authorizer)."""
     if scope.get(READER_SCOPE_KEY) is True or bearer_is_admin(kit, scope) \
-            or cookie_grants(kit, scope):
+            or await cookie_grants(kit, scope):
         return True
     authorizer: Authorizer | None = getattr(kit, "authorizer", None)
     if authorizer is None:
@@ -98,30 +103,49 @@ async def require_admin(kit: FeedbackKit, scope: Mapping[str, Any]) -> None:
         raise _denied(scope)
 
 
-def submitter_of(subject: str) -> str:
-    """The ``metadata["submitter"]`` value for a token subject."""
-    return fingerprint(subject) if subject else ANONYMOUS_SUBMITTER
+def submitter_of(claims: TokenClaims) -> str:
+    """The ``metadata["submitter"]`` value for a token: its keyed subject digest, or
+    :data:`ANONYMOUS_SUBMITTER`."""
+    return claims.subject_digest or ANONYMOUS_SUBMITTER
 
 
-async def require_owner_or_admin(
-    kit: FeedbackKit, scope: Mapping[str, Any], item: FeedbackItem, token: str | None
-) -> str:
-    """``"admin"`` or ``"owner"`` (the item's submitter, by its token); else 401/403."""
+@dataclass(frozen=True, slots=True)
+class ItemAccess:
+    """Who is touching an item: read/admin rights, or the holder of a verified token."""
+
+    role: str
+    """``"admin"`` or ``"owner"`` (recorded as ``edited_by`` on an edit or retraction)."""
+    claims: TokenClaims | None = None
+    """The token's claims, for an ``"owner"``."""
+
+    def may_touch(self, item: FeedbackItem) -> bool:
+        """Whether this caller may read, edit or retract ``item``: an admin may; a token
+        holder only an item of the token's trace sent with that token's subject."""
+        claims = self.claims
+        if claims is None:
+            return self.role == "admin"
+        owner = item.metadata.get(SUBMITTER_METADATA_KEY)
+        trace_id = item.trace_id
+        return (
+            isinstance(owner, str) and trace_id is not None
+            and hmac.compare_digest(trace_id.encode("utf-8", "surrogatepass"),
+                                    claims.trace_id.encode())
+            and hmac.compare_digest(owner.encode("utf-8", "surrogatepass"),
+                                    submitter_of(claims).encode())
+        )
+
+
+async def item_access(kit: FeedbackKit, scope: Mapping[str, Any], token: str | None) -> ItemAccess:
+    """Who may touch items, decided before any storage lookup: read/admin rights, else a
+    valid feedback token (its item is checked by :meth:`ItemAccess.may_touch`, and one it
+    may not touch is answered like an item that does not exist); else 401/403."""
     if await is_admin(kit, scope):
-        return "admin"
+        return ItemAccess("admin")
     if token is None:
         raise _denied(scope)
-    trace_id = item.trace_id
-    if trace_id is None:
-        raise HttpError(403, "forbidden", "this item can only be changed with read/admin rights")
-    match kit.signer.verify(token, trace_id):
+    match kit.signer.verify(token):
         case Ok(claims):
-            owner = item.metadata.get(SUBMITTER_METADATA_KEY)
-            if isinstance(owner, str) and hmac.compare_digest(
-                owner.encode(), submitter_of(claims.subject).encode()
-            ):
-                return "owner"
-            raise HttpError(403, "forbidden", "this token did not submit that feedback")
+            return ItemAccess("owner", claims)
         case Err(error):
             raise HttpError(error.http_status, error.value, error.message)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from feedback_asgi.exceptions import FeedbackValidationError
-from feedback_asgi.storage.base import FeedbackStoreProtocol
+from feedback_asgi.storage.base import FeedbackStoreProtocol, check_time, key_problem
 from feedback_asgi.storage.stats import (
     GROUP_KEYS,
     GroupStats,
@@ -79,10 +79,15 @@ def resolve_window(
     *,
     now: datetime | None = None,
 ) -> tuple[datetime, datetime]:
-    """The ``[since, until)`` of a request: explicit bounds win; ``until`` defaults to now."""
-    for name, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.tzinfo is None:
-            raise FeedbackValidationError.for_field(name, "must include a time zone")
+    """The ``[since, until)`` of a request: explicit bounds win; ``until`` defaults to now.
+
+    Explicit bounds must pass :func:`~feedback_asgi.storage.base.check_time` (a time zone,
+    1970-01-01 to 9999-01-01 UTC); they come back in UTC.
+    """
+    if since is not None:
+        since = check_time("since", since)
+    if until is not None:
+        until = check_time("until", until)
     end = until if until is not None else (now or utc_now())
     if since is None:
         span = parse_window(window or DEFAULT_WINDOW) if not isinstance(window, timedelta) \
@@ -135,6 +140,9 @@ def _filters(values: dict[str, str | None]) -> dict[str, str]:
             continue
         if not isinstance(value, str) or not value:
             raise FeedbackValidationError.for_field(key, "must be a non-empty string")
+        problem = key_problem(value)
+        if problem is not None:  # no stored item can match it
+            raise FeedbackValidationError.for_field(key, problem)
         filters[key] = value
     return filters
 
@@ -179,19 +187,24 @@ async def feedback_stats(
     intent: str | None = None,
     project: str | None = None,
     endpoint: str | None = None,
+    request_id: str | None = None,
+    otel_trace_id: str | None = None,
     unique: bool = False,
 ) -> StatsReport:
     """Figures per ``by`` group (``model``, ``provider``, ``intent``, ``project``, ``endpoint``).
 
     ``window`` (``"24h"``, ``"7d"``, ``"30d"``, ``"90d"``...) ends at ``until`` (default
-    now), unless ``since`` is given. The other keyword arguments filter. ``totals`` adds
+    now), unless ``since`` is given. The other keyword arguments filter (``request_id`` and
+    ``otel_trace_id``, the client's and the tracing system's ids, are counted from the rows:
+    no rollup keeps them). ``totals`` adds
     up the groups (distinct users and sessions are not additive: with ``unique`` and
     ``by``, totals count them over the whole window). Raises ``FeedbackValidationError``
     for a bad window or group, ``StorageUnavailableError`` when the store is down.
     """
     start, end = resolve_window(window, since, until)
     filters = _filters({"model": model, "provider": provider, "intent": intent,
-                        "project": project, "endpoint": endpoint})
+                        "project": project, "endpoint": endpoint, "request_id": request_id,
+                        "otel_trace_id": otel_trace_id})
     groups = await compute_stats(store, _query(start, end, by, filters, None, unique))
     if by is None:
         totals = groups[0]
@@ -215,6 +228,8 @@ async def feedback_timeseries(
     intent: str | None = None,
     project: str | None = None,
     endpoint: str | None = None,
+    request_id: str | None = None,
+    otel_trace_id: str | None = None,
     unique: bool = False,
 ) -> StatsReport:
     """The same figures per UTC ``hour`` or ``day`` (and ``by`` group), oldest first.
@@ -230,6 +245,7 @@ async def feedback_timeseries(
             "interval", f"more than {MAX_BUCKETS} buckets: use a longer interval or window"
         )
     filters = _filters({"model": model, "provider": provider, "intent": intent,
-                        "project": project, "endpoint": endpoint})
+                        "project": project, "endpoint": endpoint, "request_id": request_id,
+                        "otel_trace_id": otel_trace_id})
     groups = await compute_stats(store, _query(start, end, by, filters, interval, unique))
     return StatsReport(start, end, by, filters, groups, interval=interval)

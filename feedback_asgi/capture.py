@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from feedback_asgi.redaction import (
     ALWAYS_REDACTED_HEADERS,
+    DroppedHeaders,
     Redactor,
+    config_redactor,
     decode_body,
     redactor_for,
 )
@@ -48,7 +50,10 @@ __all__ = [
     "ExchangeCapture",
     "current_capture",
     "new_trace_id",
+    "session_subject",
     "trace_id_from_traceparent",
+    "trusted_identity",
+    "user_subject",
     "valid_id",
 ]
 
@@ -70,6 +75,26 @@ def current_capture() -> ExchangeCapture | None:
 def valid_id(value: bytes) -> bool:
     """Whether an incoming id matches ``^[A-Za-z0-9._-]{1,64}$``."""
     return _ID_PATTERN.fullmatch(value) is not None
+
+
+_IDENTITY = re.compile(rb"[\x21-\x7e\x80-\xff](?:[\x20-\x7e\x80-\xff]{0,253}[\x21-\x7e\x80-\xff])?")
+
+
+def trusted_identity(value: bytes) -> str | None:
+    """A session or user id from a header a trusted proxy sets: 1-255 visible characters
+    (inner spaces allowed), else ``None``."""
+    value = value.strip()
+    return value.decode("latin-1") if _IDENTITY.fullmatch(value) else None
+
+
+def session_subject(session_id: str) -> str:
+    """The token subject of a session (kept apart from user ids that look the same)."""
+    return "session:" + session_id
+
+
+def user_subject(user_id: str) -> str:
+    """The token subject of a signed-in user."""
+    return "user:" + user_id
 
 
 def trace_id_from_traceparent(value: bytes) -> str | None:
@@ -119,7 +144,7 @@ def new_trace_id() -> str:
         return _refill()
 
 
-_NO_REDACTION = Redactor(())
+_BUILTIN_REDACTION = Redactor()
 _BODY, _SSE, _FILE = range(3)
 """How a frozen capture holds the response: teed body, SSE data payloads, or a file."""
 _HEADER_SEP = "\x00"
@@ -131,7 +156,10 @@ def _kept_headers(
     raw: Sequence[tuple[bytes, bytes]], dropped: frozenset[bytes]
 ) -> str | tuple[tuple[str, str], ...]:
     """The request headers that may be kept, names and values joined by NUL in one string
-    (pairs instead when a value holds a NUL, which only a raw ASGI caller can send)."""
+    (pairs instead when a value holds a NUL, which only a raw ASGI caller can send).
+
+    ``name in dropped`` decides: for :class:`~feedback_asgi.redaction.DroppedHeaders` the
+    exact names and the secret-name rule (``X-Auth-Token``, ``Api-Key``...)."""
     kept = [part for pair in raw if pair[0].lower() not in dropped for part in pair]
     joined = _HEADER_SEP_BYTES.join(kept)
     if joined.count(_HEADER_SEP_BYTES) <= len(kept) - 1:
@@ -150,8 +178,11 @@ def _joined_headers(raw: Sequence[tuple[bytes, bytes]]) -> str | tuple[tuple[str
     return _kept_headers(raw, frozenset())
 
 
-def _thawed_headers(frozen: str | tuple[tuple[str, str], ...]) -> dict[str, str]:
-    """``{lowercase name: value}``, repeated headers joined with ``", "``."""
+def _thawed_headers(
+    frozen: str | tuple[tuple[str, str], ...], redactor: Redactor
+) -> dict[str, str]:
+    """``{lowercase name: value}``, repeated headers joined with ``", "``, values redacted
+    (secrets in them, and every query parameter of a URL such as ``Referer``)."""
     if isinstance(frozen, str):
         parts = frozen.split(_HEADER_SEP) if frozen else []
         pairs: Iterable[tuple[str, str]] = zip(parts[::2], parts[1::2], strict=True)
@@ -160,6 +191,7 @@ def _thawed_headers(frozen: str | tuple[tuple[str, str], ...]) -> dict[str, str]
     result: dict[str, str] = {}
     for raw_name, value in pairs:
         name = raw_name.lower()
+        value = redactor.redact_header_value(value)
         result[name] = f"{result[name]}, {value}" if name in result else value
     return result
 
@@ -187,19 +219,22 @@ class CaptureSettings:
     include: re.Pattern[str] | None = None
     exclude: re.Pattern[str] | None = None
     redacted_headers: frozenset[str] = frozenset()
-    dropped_headers: frozenset[bytes] = field(init=False)
-    """Lowercase names of the request headers never kept: ``redacted_headers`` and the
-    ones always redacted, as bytes (what an ASGI scope holds); derived, not set."""
-    redactor: Redactor = _NO_REDACTION
+    dropped_headers: DroppedHeaders = field(init=False)
+    """The request headers never kept: ``redacted_headers``, the ones always redacted, and
+    (through ``in``) every name the redactor's key rule matches, as bytes (what an ASGI
+    scope holds); derived, not set."""
+    redactor: Redactor = _BUILTIN_REDACTION
     session_cookie: bytes | None = None
     trusted_user_header: bytes | None = None
+    trusted_session_header: bytes | None = None
     sse_feedback_event: bool = True
     token_ttl: int = 86_400
 
     def __post_init__(self) -> None:
-        dropped = frozenset(
-            name.lower().encode("latin-1")
-            for name in (*self.redacted_headers, *ALWAYS_REDACTED_HEADERS)
+        dropped = DroppedHeaders(
+            (name.lower().encode("latin-1")
+             for name in (*self.redacted_headers, *ALWAYS_REDACTED_HEADERS)),
+            self.redactor,
         )
         object.__setattr__(self, "dropped_headers", dropped)  # a frozen dataclass
 
@@ -224,10 +259,14 @@ class CaptureSettings:
             include=_compile_patterns(config.capture_include),
             exclude=_compile_patterns(config.capture_exclude),
             redacted_headers=frozenset(name.lower() for name in config.redact_headers),
-            redactor=redactor_for(tuple(config.redact_fields)),
+            redactor=config_redactor(config),
             session_cookie=config.session_cookie.encode() if config.session_cookie else None,
             trusted_user_header=(
                 config.trusted_user_header.lower().encode() if config.trusted_user_header else None
+            ),
+            trusted_session_header=(
+                config.trusted_session_header.lower().encode()
+                if config.trusted_session_header else None
             ),
             sse_feedback_event=config.sse_feedback_event,
             token_ttl=config.token_ttl_seconds,
@@ -329,9 +368,11 @@ class ExchangeCapture:
         "input_read",
         "latency_ms",
         "method",
+        "otel_trace_id",
         "path",
         "request",
         "request_headers",
+        "request_id",
         "response",
         "response_content_type",
         "response_encoding",
@@ -365,6 +406,10 @@ class ExchangeCapture:
         self.path = path
         self.session_id: str | None = None
         self.user_id: str | None = None
+        self.request_id: str | None = None
+        """The client's id for the request (correlation only; never the key)."""
+        self.otel_trace_id: str | None = None
+        """The OpenTelemetry trace the request belonged to (correlation only)."""
         self.subject: str | None = None
         self.identify: Callable[[ExchangeCapture], None] | None = None
         self.source: Any = None
@@ -416,13 +461,25 @@ class ExchangeCapture:
         return self.fields.get(name, default)
 
     @property
+    def token_issued(self) -> bool:
+        """Whether :attr:`token` has been signed (the trace id is then fixed)."""
+        return self._token is not None
+
+    @property
     def token(self) -> str:
         """The feedback token for this exchange (signed once, on first use)."""
         token = self._token
         if token is None:
             if self.identify is not None:
                 self._identify()
-            subject = self.subject or self.session_id or self.user_id or ""
+            subject = self.subject
+            if subject is None:
+                if self.session_id:
+                    subject = session_subject(self.session_id)
+                elif self.user_id:
+                    subject = user_subject(self.user_id)
+                else:
+                    subject = ""
             self.subject = subject
             token = self.signer.sign(self.trace_id, subject) if self.signer is not None else ""
             self._token = token
@@ -500,7 +557,8 @@ class ExchangeCapture:
         counter: BodyTee | SSEDataParser = sse if sse is not None else self.response
         # the order of the items is the order thaw() unpacks them in
         return (
-            self.trace_id, self.session_id, self.user_id, self.method, self.path,
+            self.trace_id, self.session_id, self.user_id, self.request_id, self.otel_trace_id,
+            self.method, self.path,
             self.status, self.latency_ms, self.error, self.client_disconnected,
             self.input_read, self.wall_start, settings.capture_inputs,
             settings.capture_outputs, settings.capture_metadata, settings.redactor.key_list,
@@ -513,7 +571,8 @@ class ExchangeCapture:
     @staticmethod
     def thaw(frozen: tuple[Any, ...]) -> Exchange:
         """The :class:`Exchange` of a :meth:`freeze` result: bodies decoded and redacted."""
-        (trace_id, session_id, user_id, method, path, status, latency_ms, error,
+        (trace_id, session_id, user_id, request_id, otel_trace_id, method, path, status,
+         latency_ms, error,
          client_disconnected, input_read, wall_start, capture_inputs, capture_outputs,
          capture_metadata, redact_keys, fields, request_data, content_type, content_encoding,
          request_truncated, request_total, response_mode, response_data,
@@ -555,7 +614,7 @@ class ExchangeCapture:
             metadata.update(method=method, path=path, request_bytes=request_total,
                             response_bytes=response_total, input_read=input_read)
             if headers is not None:
-                metadata["request_headers"] = _thawed_headers(headers)
+                metadata["request_headers"] = _thawed_headers(headers, redactor)
             if response_content_type:
                 metadata["response_content_type"] = response_content_type
         extra = fields.get("metadata")
@@ -565,6 +624,8 @@ class ExchangeCapture:
             trace_id=trace_id,
             session_id=session_id,
             user_id=user_id,
+            request_id=request_id,
+            otel_trace_id=otel_trace_id,
             model=fields.get("model"),
             provider=fields.get("provider"),
             intent=fields.get("intent"),

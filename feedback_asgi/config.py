@@ -64,7 +64,11 @@ class FeedbackConfig(BaseSettings):
     cache_ttl_seconds: float = Field(default=30.0, gt=0)
     """Lifetime of cached result lists in Redis."""
     connect_timeout_seconds: float = Field(default=2.0, gt=0)
-    """How long a database or Redis connection attempt may take before it counts as down."""
+    """How long a database or Redis connection attempt may take before it counts as down;
+    also the deadline of each feedback write and health check on storage."""
+    statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Longest one database statement may run (driver and server limit): the bound of
+    reads off the feedback path (stats, export, dashboard)."""
     group_commit_max_batch: int = Field(default=256, ge=1, le=10_000)
     """Most items written in one multi-row INSERT."""
     group_commit_max_wait_ms: float = Field(default=2.0, ge=0, le=1_000)
@@ -89,7 +93,8 @@ class FeedbackConfig(BaseSettings):
     max_payload_bytes: int = Field(default=65_536, ge=256)
     """Largest accepted POST body; larger ones get 413 without being read."""
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
-    """POST /feedback requests allowed per client (token subject, else IP) per minute; unset: no limit."""
+    """POST /feedback requests allowed per minute per client address, and per token subject
+    when the token was issued to someone (both limited); unset: no limit."""
     rate_limit_burst: int | None = Field(default=None, ge=1)
     """Posts a client may send at once before the per-minute rate applies; unset: the per-minute figure."""
 
@@ -121,15 +126,26 @@ class FeedbackConfig(BaseSettings):
     )
     """HTTP methods whose requests are captured."""
     redact_headers: list[str] = Field(default_factory=list)
-    """Header names never captured, besides Authorization, Cookie, Set-Cookie, Proxy-Authorization."""
-    redact_fields: list[str] = Field(
-        default_factory=lambda: ["password", "token", "secret", "api_key"]
-    )
-    """JSON keys whose values are replaced by ``"[redacted]"`` in captured bodies."""
+    """Header names never captured, besides the ones the built-in key rule drops
+    (Authorization, Cookie, X-Auth-Token, Api-Key...)."""
+    redact_fields: list[str] = Field(default_factory=list)
+    """Key names redacted on top of the built-in ones (matched like them: anywhere in a
+    key, ignoring case, ``-``, ``_`` and spaces)."""
+    redact_exempt_fields: list[str] = Field(default_factory=list)
+    """Key names never redacted by name (whole names, ignoring case, ``-``, ``_`` and
+    spaces); their values still go through the value patterns."""
+    redact_patterns: list[str] = Field(default_factory=list)
+    """Extra regular expressions whose matches are replaced by ``"[redacted]"`` wherever
+    text is stored (bodies, headers, comments, metadata)."""
     session_cookie: str | None = None
-    """Cookie whose value identifies the session when no session middleware provides one."""
+    """Unsigned cookie whose value identifies the session when no session middleware
+    provides one (a client can change it: it only separates well-behaved browsers)."""
+    trusted_session_header: str | None = None
+    """Header trusted to carry the session id (only behind a proxy that sets it and strips
+    what clients send); unset: no request header is ever read as a session."""
     trusted_user_header: str | None = None
-    """Header trusted to carry the user id (only behind a proxy that sets it)."""
+    """Header trusted to carry the user id (only behind a proxy that sets it and strips
+    what clients send)."""
     sse_feedback_event: bool = True
     """End ``text/event-stream`` responses with an ``event: feedback`` carrying the token."""
 
@@ -182,6 +198,16 @@ class FeedbackConfig(BaseSettings):
     @classmethod
     def _upper_methods(cls, value: list[str]) -> list[str]:
         return [method.upper() for method in value]
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _check_redact_patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _check_rating_range(self) -> FeedbackConfig:
@@ -256,14 +282,19 @@ class FeedbackConfig(BaseSettings):
                             "process, but use PostgreSQL or MariaDB for several hosts")
             )
         captures_bodies = self.capture_request_limit > 0 or self.capture_response_limit > 0
-        if production and captures_bodies and not self.redact_fields:
-            issues.append(
-                ConfigIssue(
-                    "warning",
-                    "redact_fields",
-                    "bodies are captured with no JSON fields redacted",
+        if production and captures_bodies and self.redact_exempt_fields:
+            from feedback_asgi.redaction import Redactor
+
+            builtin = Redactor()
+            exempted = [name for name in self.redact_exempt_fields if builtin.is_secret_name(name)]
+            if exempted:
+                issues.append(
+                    ConfigIssue(
+                        "warning",
+                        "redact_exempt_fields",
+                        f"{', '.join(exempted)}: built-in secret names, stored unredacted",
+                    )
                 )
-            )
         if workers > 1 and self.redis_url is None:
             issues.append(
                 ConfigIssue(

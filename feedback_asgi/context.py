@@ -24,6 +24,7 @@ from feedback_asgi.capture import (
     current_capture,
     new_trace_id,
     unbind_capture,
+    valid_id,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +54,12 @@ class FeedbackContext:
     :meth:`set_metadata`; :attr:`trace_id` and :attr:`feedback_token` identify it for the
     client. The block's latency is recorded, and so is the type of an exception it raises
     (which is then re-raised).
+
+    ``trace_id`` names the response yourself (say, your own message id; 1-64 characters of
+    ``A-Z a-z 0-9 . _ -``): trusted, as it comes from your code, never from a client. By
+    default the response id is minted by the server (the middleware's, inside a request).
+    Inside a request it must be given before the response starts. An exchange is never
+    overwritten: if the id was used before, the first exchange stays.
     """
 
     __slots__ = (
@@ -62,6 +69,7 @@ class FeedbackContext:
         "_kit",
         "_own",
         "_started",
+        "_trace_id",
         "collector",
         "error",
         "input",
@@ -78,7 +86,11 @@ class FeedbackContext:
         metadata: dict[str, Any] | None = None,
         *,
         kit: FeedbackKit | None = None,
+        trace_id: str | None = None,
     ) -> None:
+        if trace_id is not None and not valid_id(trace_id.encode("utf-8", "replace")):
+            raise ValueError("trace_id: 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-'")
+        self._trace_id = trace_id
         self.collector = collector
         self.operation = operation
         self.metadata: dict[str, Any] = dict(metadata or {})
@@ -110,10 +122,17 @@ class FeedbackContext:
         capture = current_capture()
         if capture is None:
             kit = self._resolve_kit()
-            capture = ExchangeCapture(new_trace_id(), kit.context_settings, kit.signer,
-                                      method="", path="")
+            capture = ExchangeCapture(self._trace_id or new_trace_id(), kit.context_settings,
+                                      kit.signer, method="", path="")
             self._own = True
             self._capture_token = bind_capture(capture)
+        elif self._trace_id is not None:
+            if capture.token_issued:
+                raise RuntimeError(
+                    "FeedbackContext(trace_id=...) inside a request must come before the "
+                    "response starts: its token is signed for the id it had then"
+                )
+            capture.trace_id = self._trace_id
         self._capture = capture
         capture.set_field("operation", self.operation)
         if self.metadata:

@@ -20,15 +20,17 @@ sends exactly the same JSON.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from feedback_asgi import export_route, read_routes
-from feedback_asgi.access import ANONYMOUS_SUBMITTER, SERVER_SUBMITTER, is_admin
+from feedback_asgi.access import SERVER_SUBMITTER, is_admin, submitter_of
 from feedback_asgi.assets import WIDGET_PATH, asset_reply
+from feedback_asgi.capture import session_subject
 from feedback_asgi.dashboard import routes as dashboard
 from feedback_asgi.exceptions import (
     FeedbackError,
@@ -40,6 +42,7 @@ from feedback_asgi.http import (
     HttpError,
     Reply,
     header,
+    id_can_exist,
     json_reply,
     parse_json,
     read_body,
@@ -56,9 +59,8 @@ from feedback_asgi.idempotency import (
 )
 from feedback_asgi.middleware import session_id_from_scope
 from feedback_asgi.ratelimit import check_rate_limit
-from feedback_asgi.redaction import within_bounds
 from feedback_asgi.result import Err, Ok, Result
-from feedback_asgi.submission import Submission, parse_submission
+from feedback_asgi.submission import CLIENT_CONTEXT_PREFIX, Submission, parse_submission
 from feedback_asgi.tokens import TokenClaims, TokenError
 from feedback_asgi.types import Exchange, FeedbackItem
 
@@ -70,6 +72,9 @@ __all__ = ["FeedbackEndpoint", "create_feedback_endpoint", "respond", "route_pat
 logger = logging.getLogger("feedback_asgi")
 
 RETRY_AFTER_SECONDS = 5
+STORAGE_GRACE_SECONDS = 0.5
+"""A post's storage work (rate limit, exchange lookup, save) must be done within
+``connect_timeout_seconds`` plus this from its arrival, else it is answered 503."""
 EXCHANGE_SETTLE_SECONDS = 2.0
 """How long after its token was signed a missing exchange is still awaited (with Redis,
 another worker's writer may not have stored it yet)."""
@@ -78,7 +83,7 @@ _SETTLE_POLL_MAX_SECONDS = 0.4
 SESSION_LIST_LIMIT = 500
 _ALLOWED_HEADERS = b"content-type, x-feedback-token, idempotency-key, authorization"
 _ROUTES: dict[str, tuple[str, ...]] = {
-    "/": ("POST", "OPTIONS"),
+    "/": ("GET", "HEAD", "POST", "OPTIONS"),  # GET and HEAD: the list (read_routes)
     "/health": ("GET", "HEAD", "OPTIONS"),
     "/sessions": ("GET", "HEAD", "OPTIONS"),
     WIDGET_PATH: ("GET", "HEAD", "OPTIONS"),
@@ -216,7 +221,11 @@ async def _find_exchange(
         return None
 
 
-async def _rated_exchange(kit: FeedbackKit, claims: TokenClaims) -> dict[str, Any] | None:
+async def _rated_exchange(
+    kit: FeedbackKit, claims: TokenClaims, settle_by: float
+) -> dict[str, Any] | None:
+    """The context of the exchange ``claims`` rate; ``settle_by`` (``time.monotonic()``) is
+    when this request stops waiting for one another worker may still be writing."""
     exchange = await _find_exchange(kit, claims.trace_id)
     if exchange is None and kit.config.redis_url is not None and getattr(
         kit.exchanges, "worth_waiting", True
@@ -229,7 +238,9 @@ async def _rated_exchange(kit: FeedbackKit, claims: TokenClaims) -> dict[str, An
         signed_by = claims.expires_at - kit.config.token_ttl_seconds + 1
         # Lookups grow apart (0.05 s doubling to 0.4 s: about 8 in 2 s): many posts waiting
         # at once must not crowd out of the Redis pool the writes they are waiting for.
-        deadline = min(signed_by, time.time()) + EXCHANGE_SETTLE_SECONDS
+        # ... and within the request's own budget: a silent Redis must not hold the post
+        deadline = min(min(signed_by, time.time()) + EXCHANGE_SETTLE_SECONDS,
+                       time.time() + settle_by - time.monotonic())
         pause = _SETTLE_POLL_FIRST_SECONDS
         while exchange is None and (left := deadline - time.time()) > 0:
             await asyncio.sleep(min(pause, left))
@@ -243,18 +254,21 @@ async def _rated_exchange(kit: FeedbackKit, claims: TokenClaims) -> dict[str, An
     return context
 
 
-def _metadata(kit: FeedbackKit, submission: Submission, body: bytes) -> dict[str, Any]:
-    # the collector validates it (JSON-safe, no NUL...); configured secret keys never stored
-    redactor = kit.capture_settings.redactor
-    metadata: dict[str, Any]
-    if redactor.is_clean(body) and within_bounds(body):
-        # nothing in the body can be redacted: the walk would return an equal copy
-        metadata = dict(submission.metadata)
-    else:
-        metadata = redactor.redact_value(submission.metadata)
-    metadata.pop(IDEMPOTENCY_METADATA_KEY, None)
+def _metadata(submission: Submission) -> dict[str, Any]:
+    # validated and redacted by the collector, as on every path; reserved keys refused before
+    metadata = dict(submission.metadata)
     metadata["source"] = "http"
     return metadata
+
+
+@contextlib.asynccontextmanager
+async def _by(when: float) -> AsyncIterator[None]:
+    """Storage work that must be done by ``when`` (the loop's clock), else the 503."""
+    try:
+        async with asyncio.timeout_at(when):
+            yield
+    except TimeoutError:
+        raise _unavailable("feedback storage did not answer in time") from None
 
 
 async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> Reply:
@@ -262,7 +276,12 @@ async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> R
     origin = header(scope, b"origin")
     if origin is not None and not _origin_allowed(kit, origin):
         raise HttpError(403, "origin_not_allowed", "this origin may not send feedback")
-    await check_rate_limit(kit, scope)
+    # One budget from the request's arrival for everything storage does for it (each store
+    # call has its own deadline too): posts never queue behind a silent server past it.
+    arrived = asyncio.get_running_loop().time()
+    give_up_at = arrived + config.connect_timeout_seconds + STORAGE_GRACE_SECONDS
+    async with _by(give_up_at):
+        await check_rate_limit(kit, scope)
     require_json_content_type(scope)
     key = _idempotency_key(scope)
     body = await read_body(scope, receive, config.max_payload_bytes)
@@ -271,23 +290,33 @@ async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> R
     except FeedbackValidationError as invalid:
         raise HttpError.from_feedback_error(422, invalid) from None
     token = header(scope, b"x-feedback-token") or submission.token
-    if token is None and submission.trace_id and await is_admin(kit, scope):
+    signer = kit.signer
+    trusted = token is None and submission.trace_id is not None and await is_admin(kit, scope)
+    if trusted:
         # an authenticated server caller (admin bearer or authorizer) needs no token
-        claims = TokenClaims(trace_id=submission.trace_id, subject="",
+        claims = TokenClaims(trace_id=str(submission.trace_id), subject_digest="",
                              expires_at=int(time.time()) + kit.config.token_ttl_seconds,
-                             key_id="")
+                             key_id=signer.signing_key_id)
         submitter = SERVER_SUBMITTER
     else:
         claims = _claims(kit, token, submission.trace_id)
-        submitter = fingerprint(claims.subject) if claims.subject else ANONYMOUS_SUBMITTER
+        submitter = submitter_of(claims)
     trace_id = claims.trace_id
-    metadata = _metadata(kit, submission, body)
+    metadata = _metadata(submission)
     metadata[SUBMITTER_METADATA_KEY] = submitter
     key_fingerprint = fingerprint(key) if key is not None else None
     if key_fingerprint is not None:
         metadata[IDEMPOTENCY_METADATA_KEY] = key_fingerprint
-    context = dict(submission.context)
-    rated = await _rated_exchange(kit, claims)
+    if trusted:
+        context = dict(submission.context)
+    else:
+        # a token holder's word on what was rated stays the client's: metadata, not a group
+        context = {}
+        for name, value in submission.context.items():
+            metadata[CLIENT_CONTEXT_PREFIX + name] = value
+    settle_by = time.monotonic() + config.connect_timeout_seconds / 2
+    async with _by(give_up_at):
+        rated = await _rated_exchange(kit, claims, settle_by)
     if rated is not None:
         context.update(rated)
     context["trace_id"] = trace_id
@@ -304,15 +333,18 @@ async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> R
             item_id=item_id,
         )
 
-    outcome = await save_vote(
-        kit.store,
-        save,
-        slot_id=vote_slot_id(trace_id, kind, submitter),
-        request_id=(
-            keyed_id(trace_id, submitter, key_fingerprint) if key_fingerprint else None
-        ),
-        key_fingerprint=key_fingerprint,
-    )
+    id_key = signer.id_key(claims.key_id)
+    async with _by(give_up_at):
+        outcome = await save_vote(
+            kit.store,
+            save,
+            slot_id=vote_slot_id(trace_id, kind, submitter, key=id_key),
+            request_id=(
+                keyed_id(trace_id, submitter, key_fingerprint, key=id_key)
+                if key_fingerprint else None
+            ),
+            key_fingerprint=key_fingerprint,
+        )
     match outcome:
         case Ok(saved):
             extra = ((b"idempotent-replayed", b"true"),) if saved.replayed else ()
@@ -332,12 +364,14 @@ async def _session_feedback(
         token = header(scope, b"x-feedback-token")
         if token is not None:
             claims = _claims(kit, token, None)
-            if not hmac.compare_digest(claims.subject.encode(), session_id.encode()):
+            if not kit.signer.issued_to(claims, session_subject(session_id)):
                 raise HttpError(403, "forbidden", "this token was not issued to that session")
         elif session_id_from_scope(scope) != session_id:
             raise HttpError(
                 401, "token_missing", "a feedback token of this session is required"
             )
+    if not id_can_exist(session_id):  # no session can have it: answered without the store
+        return json_reply(200, [])
     try:
         items = await kit.store.find_by_session(session_id)
     except StorageUnavailableError as error:

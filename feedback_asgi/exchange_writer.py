@@ -399,15 +399,15 @@ class ExchangeWriter:
         return True
 
     def find(self, trace_id: str) -> Exchange | None:
-        """A queued, not yet written exchange for ``trace_id`` (newest first), if any."""
-        for item in reversed(self._queue):
+        """A queued, not yet written exchange for ``trace_id`` (the first queued), if any."""
+        for exchange in self._inflight:
+            if exchange.trace_id == trace_id:
+                return exchange
+        for item in self._queue:
             if item.trace_id == trace_id:
                 try:
                     return item if isinstance(item, Exchange) else item.to_exchange()
                 except Exception as exc:
                     self.errors.record("exchange_write", exc)
                     return None
-        for exchange in reversed(self._inflight):
-            if exchange.trace_id == trace_id:
-                return exchange
         return None

@@ -9,8 +9,10 @@ worker processes and after a lost response.
 * When the slot exists, the new vote supersedes the chain's latest version; its id is
   ``derived(trace, submitter, Idempotency-Key)`` when the request has a key, else random.
 
-Derived ids are UUID-shaped (version 8, RFC 9562): 122 bits of a personalised BLAKE2b
-digest of the inputs, the same in every process.
+Derived ids are UUID-shaped (version 8, RFC 9562): 122 bits of a keyed BLAKE2b digest of
+the inputs, the same in every process that holds the key (derived from the secret that
+signed the vote's token, :meth:`~feedback_asgi.tokens.TokenSigner.id_key`), and not
+computable by anyone without it, so nobody can name, read or race another person's vote.
   Two concurrent votes name the same predecessor: UNIQUE ``supersedes`` rejects one, which
   re-reads the chain and tries again.
 * A retry with the same key finds its earlier row (by the derived id, or the key's
@@ -51,7 +53,8 @@ __all__ = [
 IDEMPOTENCY_METADATA_KEY = "idempotency_key"
 """Item metadata key holding the fingerprint of the request's ``Idempotency-Key``."""
 SUBMITTER_METADATA_KEY = "submitter"
-"""Item metadata key holding the fingerprint of the token's subject."""
+"""Item metadata key naming who submitted the item: the token's keyed subject digest,
+``"anonymous"`` or ``"server"``."""
 
 _PERSON = b"feedback-asgi id"
 _VARIANT = "89ab89ab89ab89ab"  # RFC 9562 variant bits over the digest's nibble
@@ -80,26 +83,29 @@ def valid_idempotency_key(value: str) -> bool:
     return 0 < len(value) <= 255 and all(32 < ord(char) < 127 for char in value)
 
 
-def derived_id(name: str) -> str:
-    """A deterministic UUID-shaped id (version 8) for ``name``.
+def derived_id(name: str, *, key: bytes) -> str:
+    """A deterministic UUID-shaped id (version 8) for ``name`` under ``key`` (at most 64
+    bytes; ``b""`` makes ids anyone can compute, for tests and tools only).
 
     A third of the cost of ``uuid5``: one BLAKE2b digest formatted directly, no UUID object.
     """
-    digest = hashlib.blake2b(name.encode(), digest_size=16, person=_PERSON).hexdigest()
+    digest = hashlib.blake2b(
+        name.encode(), digest_size=16, key=key, person=_PERSON
+    ).hexdigest()
     return (
         f"{digest[:8]}-{digest[8:12]}-8{digest[13:16]}-"
         f"{_VARIANT[int(digest[16], 16)]}{digest[17:20]}-{digest[20:]}"
     )
 
 
-def vote_slot_id(trace_id: str, kind: str, submitter: str) -> str:
+def vote_slot_id(trace_id: str, kind: str, submitter: str, *, key: bytes) -> str:
     """The id of a submitter's first vote of ``kind`` on ``trace_id``."""
-    return derived_id(f"vote\x00{trace_id}\x00{kind}\x00{submitter}")
+    return derived_id(f"vote\x00{trace_id}\x00{kind}\x00{submitter}", key=key)
 
 
-def keyed_id(trace_id: str, submitter: str, key_fingerprint: str) -> str:
+def keyed_id(trace_id: str, submitter: str, key_fingerprint: str, *, key: bytes) -> str:
     """The id of a later vote sent with an ``Idempotency-Key``."""
-    return derived_id(f"key\x00{trace_id}\x00{submitter}\x00{key_fingerprint}")
+    return derived_id(f"key\x00{trace_id}\x00{submitter}\x00{key_fingerprint}", key=key)
 
 
 def _is_conflict(error: FeedbackError) -> bool:

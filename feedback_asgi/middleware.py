@@ -25,6 +25,7 @@ from feedback_asgi.capture import (
     bind_capture,
     new_trace_id,
     trace_id_from_traceparent,
+    trusted_identity,
     unbind_capture,
     valid_id,
 )
@@ -55,9 +56,9 @@ TRACE_HEADER = b"x-trace-id"
 TOKEN_HEADER = b"x-feedback-token"
 EXPOSED = ("X-Trace-Id", "X-Feedback-Token")
 
-# request headers we look at, by lowercase name (plus a trusted user header, if configured)
+# request headers we look at, by lowercase name (plus trusted identity headers, if configured)
 _WANTED_HEADERS = frozenset({
-    b"x-trace-id", b"x-request-id", b"traceparent", b"x-session-id", b"origin", b"cookie",
+    b"x-trace-id", b"x-request-id", b"traceparent", b"origin", b"cookie",
     b"content-type", b"content-encoding",
 })
 # response headers we look at; the ones in _RESPONSE_REBUILD make us rebuild the list
@@ -196,10 +197,14 @@ class FeedbackMiddleware:
         ) if self.kit.config.enabled else None
         self._errors = self.kit.errors
         self._otel = _otel_trace_id_getter()
-        user_header = self.settings.trusted_user_header if self.settings is not None else None
-        # the dropped names too: when none is sent, the headers are kept without a filter
-        dropped = self.settings.dropped_headers if self.settings is not None else frozenset()
-        self._wanted = _WANTED_HEADERS | dropped | ({user_header} if user_header else set())
+        settings = self.settings
+        trusted = {
+            name for name in (
+                settings.trusted_user_header if settings is not None else None,
+                settings.trusted_session_header if settings is not None else None,
+            ) if name
+        }
+        self._wanted = _WANTED_HEADERS | trusted
         # the hook point for the feedback routes: the kit's endpoint app, when there is one
         self._endpoint: ASGIApp | None = self.kit.endpoint_app() if serve_endpoint else None
 
@@ -255,25 +260,29 @@ class FeedbackMiddleware:
             lname: value for name, value in reversed(raw)
             if (lname := name.lower()) in wanted_names
         }
-        trace_id = None
+        # The response id is always ours: an id a client chose could name another
+        # person's response. What the client or the tracing system called the request is
+        # kept beside it, for correlation only.
+        capture = ExchangeCapture(
+            new_trace_id(), settings, self.kit.signer, method=scope["method"], path=path
+        )
+        otel = None
         if wanted:
-            for name in (b"x-trace-id", b"x-request-id"):
+            for name in (b"x-request-id", b"x-trace-id"):
                 incoming = wanted.get(name)
                 if incoming is not None:
                     if valid_id(incoming):
-                        trace_id = incoming.decode()
+                        capture.request_id = incoming.decode()
                         break
-                    self._errors.record("invalid incoming trace id replaced")
-            if trace_id is None and b"traceparent" in wanted:
-                trace_id = trace_id_from_traceparent(wanted[b"traceparent"])
-        if trace_id is None and self._otel is not None:
-            trace_id = self._otel()
-        capture = ExchangeCapture(
-            trace_id or new_trace_id(), settings, self.kit.signer, method=scope["method"],
-            path=path,
-        )
+                    self._errors.record("invalid incoming request id ignored")
+            if b"traceparent" in wanted:
+                otel = trace_id_from_traceparent(wanted[b"traceparent"])
+        if otel is None and self._otel is not None:
+            otel = self._otel()
+        capture.otel_trace_id = otel
         capture.request_headers = raw
-        capture.headers_clean = not wanted or settings.dropped_headers.isdisjoint(wanted)
+        # names seen before are judged from a cache, in one pass at C speed
+        capture.headers_clean = settings.dropped_headers.keeps_all(raw)
         # read later (at the response's start): inner middleware may still set them
         capture.identify = _subject_from_scope
         if wanted:
@@ -283,14 +292,14 @@ class FeedbackMiddleware:
     def _read_headers(
         self, capture: ExchangeCapture, wanted: dict[bytes, bytes], settings: CaptureSettings
     ) -> None:
-        session = wanted.get(b"x-session-id")
-        if session is not None and valid_id(session):
-            capture.session_id = session.decode()
+        session_header = settings.trusted_session_header
+        if session_header is not None and (session := wanted.get(session_header)):
+            capture.session_id = trusted_identity(session)
         elif b"cookie" in wanted and settings.session_cookie is not None:
             capture.session_id = self._cookie_session(wanted[b"cookie"], settings)
         user_header = settings.trusted_user_header
-        if user_header is not None and wanted.get(user_header):
-            capture.user_id = wanted[user_header].decode("latin-1")
+        if user_header is not None and (user := wanted.get(user_header)):
+            capture.user_id = trusted_identity(user)
         content_type = wanted.get(b"content-type")
         if content_type is not None:
             capture.content_type = content_type.decode("latin-1")

@@ -1,10 +1,13 @@
-"""Per-client rate limit on ``POST /feedback``: one token bucket per client.
+"""Per-client rate limit on ``POST /feedback``: token buckets per address and per subject.
 
 A client may send ``rate_limit_burst`` posts at once, then ``rate_limit_per_minute`` a
 minute; past that the endpoint answers 429 with ``Retry-After`` before reading the body.
-The client is the subject of a valid ``X-Feedback-Token`` header (the session or user the
-token was issued to), else the peer address (``scope["client"]``; run uvicorn with
-``--proxy-headers`` behind a proxy so that it is the real one).
+Every post counts against the bucket of its peer address (``scope["client"]``; run uvicorn
+with ``--proxy-headers`` behind a proxy so that it is the real one) and, when it carries a
+valid ``X-Feedback-Token`` issued to someone, against that subject's bucket too: both are
+limited, so a client that rotates sessions (an unsigned cookie, say) stays within its
+address's limit, and one person on many addresses within the person's. No key is a value
+the client chooses freely: subjects are the keyed digests inside verified tokens.
 
 With ``redis_url`` set the buckets live in Redis (one Lua script, atomic, on Redis's clock),
 so the limit holds across worker processes. When Redis fails, each worker falls back to
@@ -23,8 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from feedback_asgi.http import HttpError, header
-from feedback_asgi.idempotency import fingerprint
 from feedback_asgi.result import Ok
+from feedback_asgi.storage.redis_home import Runner, redis_home
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit
@@ -35,8 +38,9 @@ __all__ = [
     "RateLimiter",
     "RemoteBuckets",
     "check_rate_limit",
-    "client_key",
+    "client_keys",
     "limiter_for",
+    "shared_buckets",
 ]
 
 logger = logging.getLogger("feedback_asgi")
@@ -121,20 +125,32 @@ class RateLimiter:
         return self.local.hit(key)
 
 
-def _remote_for(kit: FeedbackKit) -> RemoteBuckets | None:
+class _BucketsOnLoop:
+    """Shared buckets whose Redis client belongs to another loop (Django's background one)."""
+
+    __slots__ = ("inner", "run")
+
+    def __init__(self, inner: RemoteBuckets, run: Runner) -> None:
+        self.inner = inner
+        self.run = run
+
+    async def hit(self, key: str, per_second: float, burst: int) -> RateDecision | None:
+        decision: RateDecision | None = await self.run(self.inner.hit(key, per_second, burst))
+        return decision
+
+
+def shared_buckets(kit: FeedbackKit) -> RemoteBuckets | None:
+    """Rate-limit buckets in Redis under ``config.redis_key_prefix``, on the kit's Redis
+    client and the loop that client runs on; ``None`` without ``redis_url``."""
     config = kit.config
     if config.redis_url is None:
         return None
     from feedback_asgi.storage.redis_ratelimit import RedisRateBuckets
 
-    # share the exchange store's client (closed with the kit) when there is one
-    client = getattr(kit.exchanges, "redis", None)
-    return RedisRateBuckets.for_url(
-        config.redis_url,
-        prefix=config.redis_key_prefix,
-        client=client,
-        timeout=config.connect_timeout_seconds,
-    )
+    client, runner = redis_home(kit.exchanges)
+    buckets = RedisRateBuckets.for_url(config.redis_url, prefix=config.redis_key_prefix,
+                                       client=client, timeout=config.connect_timeout_seconds)
+    return buckets if runner is None else _BucketsOnLoop(buckets, runner)
 
 
 def limiter_for(kit: FeedbackKit) -> RateLimiter | None:
@@ -146,21 +162,23 @@ def limiter_for(kit: FeedbackKit) -> RateLimiter | None:
     per_minute = kit.config.rate_limit_per_minute
     limiter = None
     if per_minute is not None:
-        limiter = RateLimiter(per_minute, kit.config.rate_limit_burst, remote=_remote_for(kit))
+        limiter = RateLimiter(per_minute, kit.config.rate_limit_burst, remote=shared_buckets(kit))
     _limiters[kit] = limiter
     return limiter
 
 
-def client_key(kit: FeedbackKit, scope: Mapping[str, Any]) -> str:
-    """Who is asking: the subject of a valid token header, else the peer address."""
+def client_keys(kit: FeedbackKit, scope: Mapping[str, Any]) -> list[str]:
+    """The buckets a request counts against: its peer address, and the subject of a valid
+    token header (its keyed digest) when the token was issued to someone."""
+    client = scope.get("client")
+    host = client[0] if client else None
+    keys = ["ip:" + (str(host) if host else "unknown")]
     token = header(scope, b"x-feedback-token")
     if token is not None:
         claims = kit.signer.verify(token)
-        if isinstance(claims, Ok) and claims.value.subject:
-            return "s:" + fingerprint(claims.value.subject)
-    client = scope.get("client")
-    host = client[0] if client else None
-    return "ip:" + (str(host) if host else "unknown")
+        if isinstance(claims, Ok) and not claims.value.anonymous:
+            keys.append("s:" + claims.value.subject_digest)
+    return keys
 
 
 async def check_rate_limit(kit: FeedbackKit, scope: Mapping[str, Any]) -> None:
@@ -168,10 +186,10 @@ async def check_rate_limit(kit: FeedbackKit, scope: Mapping[str, Any]) -> None:
     limiter = limiter_for(kit)
     if limiter is None:
         return
-    decision = await limiter.hit(client_key(kit, scope))
-    if decision.allowed:
+    decisions = [await limiter.hit(key) for key in client_keys(kit, scope)]
+    if all(decision.allowed for decision in decisions):
         return
-    seconds = max(1, math.ceil(decision.retry_after))
+    seconds = max(1, math.ceil(max(decision.retry_after for decision in decisions)))
     raise HttpError(
         429,
         "rate_limited",

@@ -4,7 +4,8 @@ Relative to the endpoint's path:
 
 * ``GET /stats?window=7d&by=model&model=...`` and ``GET /stats/timeseries?interval=day&...``
   (:mod:`feedback_asgi.analytics`; ``unique=true`` adds distinct users and sessions);
-* ``GET /?type=&model=&session=&user=&trace=&since=&until=&limit=&cursor=``: live items,
+* ``GET /?type=&model=&session=&user=&trace=&request_id=&otel_trace_id=&since=&until=&limit=&cursor=``:
+  live items,
   newest first, ``{"items": [...], "next_cursor"}`` (keyset pagination);
 * ``GET /{id}``: ``{"item", "history", "current_id"}`` (the row, its chain oldest first,
   and the live version's id, ``null`` once retracted);
@@ -15,6 +16,12 @@ Relative to the endpoint's path:
 
 Stats and listings need read/admin rights (:mod:`feedback_asgi.access`); an item's own
 submitter may also read, edit and retract it with its feedback token.
+
+Bad input is refused before the store is asked, one rule per kind of value: an item id
+that no item can have (:func:`~feedback_asgi.http.id_can_exist`) is a 404 like any unknown
+id; a query string that is not UTF-8, an unknown or repeated parameter, a filter no item
+can match (:func:`~feedback_asgi.storage.base.key_problem`), a forged cursor, and a time
+outside :func:`~feedback_asgi.storage.base.check_time`'s range are each a 422 naming the field.
 """
 
 from __future__ import annotations
@@ -22,21 +29,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
-from feedback_asgi.access import require_admin, require_owner_or_admin
+from feedback_asgi.access import ItemAccess, item_access, require_admin
 from feedback_asgi.analytics import feedback_stats, feedback_timeseries
 from feedback_asgi.exceptions import FeedbackError, FeedbackValidationError
 from feedback_asgi.http import (
     HttpError,
     Reply,
     header,
+    id_can_exist,
     json_reply,
     parse_json,
+    query_pairs,
     read_body,
     require_json_content_type,
 )
 from feedback_asgi.result import Err, Ok
+from feedback_asgi.storage.base import check_time, decode_cursor, key_problem
+from feedback_asgi.submission import check_metadata_keys
 from feedback_asgi.types import FeedbackItem
 
 if TYPE_CHECKING:
@@ -49,8 +59,9 @@ RESERVED_NAMES = frozenset({"health", "widget.js", "sessions", "stats", "export"
 """First path segments that are other routes, never an item id."""
 LIST_LIMIT_MAX = 500
 _STATS_PARAMS = {"window", "since", "until", "by", "model", "provider", "intent", "project",
-                 "endpoint", "unique"}
-_LIST_PARAMS = {"type", "model", "session", "user", "trace", "since", "until", "limit", "cursor"}
+                 "endpoint", "request_id", "otel_trace_id", "unique"}
+_LIST_PARAMS = {"type", "model", "session", "user", "trace", "request_id", "otel_trace_id",
+                "since", "until", "limit", "cursor"}
 _EDIT_FIELDS = {"value", "comment", "metadata", "token"}
 
 
@@ -76,8 +87,9 @@ def allowed_methods(path: str) -> tuple[str, ...]:
 
 
 def _params(scope: Mapping[str, Any], allowed: set[str]) -> dict[str, str]:
-    raw = scope.get("query_string", b"").decode("latin-1")
-    parsed = parse_qs(raw, keep_blank_values=True)
+    parsed: dict[str, list[str]] = {}
+    for name, value in query_pairs(scope):
+        parsed.setdefault(name, []).append(value)
     unknown = sorted(set(parsed) - allowed)
     if unknown:
         raise HttpError(422, "validation_error", f"unknown parameter {unknown[0]!r}",
@@ -86,6 +98,10 @@ def _params(scope: Mapping[str, Any], allowed: set[str]) -> dict[str, str]:
     if repeated:
         raise HttpError(422, "validation_error", f"{repeated[0]} given twice",
                         {name: "given more than once" for name in repeated})
+    empty = sorted(name for name, values in parsed.items() if values[0] == "")
+    if empty:  # an empty value is no value: leave the parameter out instead
+        raise HttpError(422, "validation_error", f"{empty[0]}: empty",
+                        {name: "must not be empty (leave it out)" for name in empty})
     return {name: values[0] for name, values in parsed.items()}
 
 
@@ -95,14 +111,37 @@ def _time(params: dict[str, str], name: str) -> datetime | None:
         return None
     try:
         # a "+" of an offset arrives as a space when the client did not encode it
-        moment = datetime.fromisoformat(text.strip().replace(" ", "+"))
+        moment = datetime.fromisoformat(text.strip().replace(" ", "+")) \
+            if text.strip().isprintable() else None  # CPython's parser stops at a NUL
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise HttpError(422, "validation_error",
                         f"{name}: an ISO 8601 time with a time zone, e.g. 2026-01-31T00:00:00Z",
                         {name: "not an ISO 8601 time with a time zone"})
-    return moment
+    try:
+        return check_time(name, moment)
+    except FeedbackValidationError as error:
+        raise _invalid(error) from None
+
+
+def _filter(params: dict[str, str], name: str) -> str | None:
+    """A correlation filter's value; one that no stored item can have is a 422."""
+    value = params.get(name)
+    problem = key_problem(value) if value is not None else None
+    if problem is not None:
+        raise HttpError(422, "validation_error", f"{name}: {problem}", {name: problem})
+    return value
+
+
+def _cursor(params: dict[str, str]) -> str | None:
+    cursor = params.get("cursor") or None
+    if cursor is not None:
+        try:
+            decode_cursor(cursor)  # the store decodes it again: this refuses it before
+        except FeedbackValidationError as error:
+            raise _invalid(error) from None
+    return cursor
 
 
 def _flag(params: dict[str, str], name: str) -> bool:
@@ -123,7 +162,7 @@ async def _stats(kit: FeedbackKit, scope: Mapping[str, Any], series: bool) -> Re
     await require_admin(kit, scope)
     params = _params(scope, _STATS_PARAMS | ({"interval"} if series else set()))
     filters = {key: params.get(key) for key in ("model", "provider", "intent", "project",
-                                                "endpoint")}
+                                                "endpoint", "request_id", "otel_trace_id")}
     common: dict[str, Any] = {
         "window": params.get("window"), "since": _time(params, "since"),
         "until": _time(params, "until"), "by": params.get("by") or None,
@@ -161,10 +200,11 @@ async def _list(kit: FeedbackKit, scope: Mapping[str, Any]) -> Reply:
                         {"limit": f"an integer from 1 to {LIST_LIMIT_MAX}"})
     try:
         page = await kit.store.query(
-            type=params.get("type") or None, model=params.get("model"),
-            session_id=params.get("session"), user_id=params.get("user"),
-            trace_id=params.get("trace"), since=_time(params, "since"),
-            until=_time(params, "until"), limit=limit, cursor=params.get("cursor") or None,
+            type=params.get("type") or None, model=_filter(params, "model"),
+            session_id=_filter(params, "session"), user_id=_filter(params, "user"),
+            trace_id=_filter(params, "trace"), request_id=_filter(params, "request_id"),
+            otel_trace_id=_filter(params, "otel_trace_id"), since=_time(params, "since"),
+            until=_time(params, "until"), limit=limit, cursor=_cursor(params),
         )
     except FeedbackValidationError as error:
         raise _invalid(error) from None
@@ -178,15 +218,25 @@ async def _list(kit: FeedbackKit, scope: Mapping[str, Any]) -> Reply:
 
 
 async def _load(kit: FeedbackKit, feedback_id: str) -> FeedbackItem:
+    if not id_can_exist(feedback_id):  # unknown for certain: the store is not asked
+        raise HttpError(404, "not_found", "no feedback with this id")
     item = await kit.store.get(feedback_id)
     if item is None:
         raise HttpError(404, "not_found", "no feedback with this id")
     return item
 
 
-async def _show(kit: FeedbackKit, scope: Mapping[str, Any], feedback_id: str) -> Reply:
+async def _load_for(kit: FeedbackKit, access: ItemAccess, feedback_id: str) -> FeedbackItem:
+    """The item, when ``access`` may touch it; else the 404 of an unknown id, word for word."""
     item = await _load(kit, feedback_id)
-    await require_owner_or_admin(kit, scope, item, header(scope, b"x-feedback-token"))
+    if not access.may_touch(item):
+        raise HttpError(404, "not_found", "no feedback with this id")
+    return item
+
+
+async def _show(kit: FeedbackKit, scope: Mapping[str, Any], feedback_id: str) -> Reply:
+    access = await item_access(kit, scope, header(scope, b"x-feedback-token"))
+    item = await _load_for(kit, access, feedback_id)
     chain = await kit.store.history(feedback_id)
     last = chain[-1] if chain else item
     return json_reply(200, {
@@ -233,16 +283,23 @@ async def _edit(
                         {name: "unknown field" for name in unknown})
     if not patch and "value" not in body:
         raise HttpError(422, "validation_error", "value: required", {"value": "required"})
-    item = await _load(kit, feedback_id)
-    token = header(scope, b"x-feedback-token") or body.get("token")
-    role = await require_owner_or_admin(kit, scope, item, token if isinstance(token, str) else None)
-    latest = await _latest(kit, item)
-    if latest.tombstone:
-        raise HttpError(409, "retracted", "this feedback was retracted")
-    extra = body.get("metadata", {})
+    extra = body.get("metadata")
+    if extra is None:  # as on POST: no metadata
+        extra = {}
     if not isinstance(extra, dict):
         raise HttpError(422, "validation_error", "metadata: must be an object",
                         {"metadata": "must be an object"})
+    try:
+        check_metadata_keys(extra)
+    except FeedbackValidationError as error:
+        raise _invalid(error) from None
+    token = header(scope, b"x-feedback-token") or body.get("token")
+    access = await item_access(kit, scope, token if isinstance(token, str) else None)
+    item = await _load_for(kit, access, feedback_id)
+    latest = await _latest(kit, item)
+    if latest.tombstone:
+        raise HttpError(409, "retracted", "this feedback was retracted")
+    role = access.role
     metadata = dict(latest.metadata) if patch else {
         key: value for key, value in latest.metadata.items() if key in ("submitter", "source")
     }
@@ -261,8 +318,9 @@ async def _edit(
 
 
 async def _retract(kit: FeedbackKit, scope: Mapping[str, Any], feedback_id: str) -> Reply:
-    item = await _load(kit, feedback_id)
-    role = await require_owner_or_admin(kit, scope, item, header(scope, b"x-feedback-token"))
+    access = await item_access(kit, scope, header(scope, b"x-feedback-token"))
+    item = await _load_for(kit, access, feedback_id)
+    role = access.role
     latest = await _latest(kit, item)
     if not latest.tombstone:  # retracting twice changes nothing
         metadata = {key: value for key, value in latest.metadata.items()

@@ -3,9 +3,11 @@
 1. ``{"trace_id", "type", "value", "comment"?, "metadata"?, "token"?}`` (the main shape);
 2. ``{"rating": "up" | "down" | null, "comment"?, "trace_id"?, "token"?}`` (thumbs);
 3. ``{"query", "response", "model", "rating": 1 | -1, "intent", "project"}`` (a thumbs vote
-   on a chat answer, as hand-written feedback APIs take it).
+   on a chat answer, as hand-written feedback APIs take it; any of those keys but ``rating``
+   makes it this shape).
 
 Only the shape is checked here; the value and comment are validated by the kind's processor.
+Metadata keys the server writes itself (:data:`RESERVED_METADATA_KEYS`) are refused.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import Any
 from feedback_asgi.exceptions import FeedbackValidationError
 from feedback_asgi.types import FeedbackType
 
-__all__ = ["TRACE_ID_PATTERN", "Submission", "parse_submission"]
+__all__ = [
+    "CLIENT_CONTEXT_PREFIX",
+    "RESERVED_METADATA_KEYS",
+    "TRACE_ID_PATTERN",
+    "Submission",
+    "check_metadata_keys",
+    "parse_submission",
+]
 
 TRACE_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_TOKEN_LENGTH = 2048
@@ -29,7 +38,17 @@ _MAIN_KEYS = _COMMON | {"type", "value"}
 _THUMBS_KEYS = _COMMON | {"rating"}
 _CHAT_KEYS = _COMMON | {"query", "response", "model", "provider", "rating", "intent", "project"}
 _CHAT_CONTEXT = {"query": "input", "response": "output"}
+_CHAT_ONLY = frozenset({"query", "response", "model", "provider", "intent", "project"})
 _CHAT_LABELS = ("model", "provider", "intent", "project")
+CLIENT_CONTEXT_PREFIX = "client_"
+"""What a token holder's chat-shape body says about the rated answer is kept in metadata
+under this prefix (``client_model``, ``client_input``...): the captured exchange alone
+says what was rated, and only its values become groups in the stats."""
+RESERVED_METADATA_KEYS = frozenset({
+    "submitter", "source", "edited_by", "idempotency_key",
+    *(CLIENT_CONTEXT_PREFIX + name for name in ("input", "output", *_CHAT_LABELS)),
+})
+"""Metadata keys only the server writes (who submitted, how, what the client claimed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +81,16 @@ def _optional_string(data: dict[str, Any], name: str, limit: int) -> str | None:
     return value
 
 
+def check_metadata_keys(metadata: dict[str, Any]) -> None:
+    """Raise :class:`FeedbackValidationError` naming each reserved key a client sent."""
+    reserved = sorted(key for key in metadata if key in RESERVED_METADATA_KEYS)
+    if reserved:
+        raise FeedbackValidationError(
+            f"reserved metadata keys: {', '.join(reserved)}",
+            {f"metadata.{key}": "is set by the server" for key in reserved},
+        )
+
+
 def parse_submission(data: object, *, max_text_length: int = 10_000) -> Submission:
     """Recognise the shape of ``data``; raise :class:`FeedbackValidationError` if none fits."""
     if not isinstance(data, dict):
@@ -70,7 +99,7 @@ def parse_submission(data: object, *, max_text_length: int = 10_000) -> Submissi
         allowed, kind, value = _MAIN_KEYS, data["type"], data.get("value")
         if not isinstance(kind, str):
             raise _fail("type", "must be a string")
-    elif "query" in data or "response" in data:
+    elif not _CHAT_ONLY.isdisjoint(data):
         allowed, kind, value = _CHAT_KEYS, FeedbackType.THUMBS.value, data.get("rating")
         if value is None and "rating" not in data:
             raise _fail("rating", "is required (1 or -1)")
@@ -95,6 +124,8 @@ def parse_submission(data: object, *, max_text_length: int = 10_000) -> Submissi
         raise _fail("metadata", "must be an object")
     elif len(metadata) > MAX_METADATA_KEYS:
         raise _fail("metadata", f"must have at most {MAX_METADATA_KEYS} keys")
+    else:
+        check_metadata_keys(metadata)
     context: dict[str, Any] = {}
     if allowed is _CHAT_KEYS:
         for name, key in _CHAT_CONTEXT.items():

@@ -56,8 +56,15 @@ CORRELATION_KEYS: tuple[str, ...] = (
     "intent",
     "project",
     "endpoint",
+    "request_id",
+    "otel_trace_id",
 )
-"""Context keys that identify what was rated; stores index and filter on them."""
+"""Context keys that identify what was rated; stores index and filter on them.
+
+``trace_id`` is the response id the server minted (what tokens are signed for);
+``request_id`` and ``otel_trace_id`` are what the client or the tracing system called the
+request (an incoming ``X-Request-ID``/``X-Trace-Id``, the ``traceparent`` or active span),
+kept for correlation only, never used as a key."""
 
 
 def normalize_kind(kind: FeedbackKind) -> FeedbackKind:
@@ -234,8 +241,13 @@ class Exchange:
     """
 
     trace_id: str
+    """The response id the server minted: the key of the exchange, what tokens are for."""
     session_id: str | None = None
     user_id: str | None = None
+    request_id: str | None = None
+    """The client's id for the request (``X-Request-ID``/``X-Trace-Id``), correlation only."""
+    otel_trace_id: str | None = None
+    """The OpenTelemetry trace the request belonged to (``traceparent`` or the active span)."""
     model: str | None = None
     provider: str | None = None
     intent: str | None = None
@@ -284,6 +296,8 @@ class Exchange:
             "intent": self.intent,
             "project": self.project,
             "endpoint": self.endpoint,
+            "request_id": self.request_id,
+            "otel_trace_id": self.otel_trace_id,
             "input": self.input,
             "output": self.output,
         }

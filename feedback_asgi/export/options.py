@@ -10,10 +10,12 @@ from enum import StrEnum
 from typing import Any
 
 from feedback_asgi.exceptions import FeedbackValidationError
+from feedback_asgi.storage.base import check_time, key_problem
 from feedback_asgi.types import utc_now
 
 __all__ = [
     "DEFAULT_WINDOW",
+    "EXPORT_FILTERS",
     "ExportFormat",
     "ExportKind",
     "ExportOptions",
@@ -51,19 +53,33 @@ _OPENAI_KINDS = (ExportKind.FINETUNE, ExportKind.PREFERENCES)
 
 
 def parse_moment(text: str | None) -> datetime | None:
-    """An ISO 8601 date or timestamp (naive means UTC), or ``None``; ``ValueError`` if bad."""
+    """An ISO 8601 date or timestamp (naive means UTC), or ``None``; ``ValueError`` if bad.
+
+    Only the syntax is checked here: the range is :func:`~feedback_asgi.storage.base.check_time`'s,
+    applied by :class:`ExportOptions` and :func:`feedback_asgi.analytics.resolve_window`.
+    """
     if text is None or text.strip() == "":
         return None
     try:
+        if not text.strip().isprintable():  # CPython's parser would stop at a NUL, accepting it
+            raise ValueError(text)
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"not an ISO 8601 date or timestamp: {text!r}") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+EXPORT_FILTERS = ("model", "intent", "project", "request_id", "otel_trace_id")
+"""The context keys an export can be narrowed to (exact match)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ExportOptions:
     """Everything that decides an export's lines. ``resolved()`` fixes the window.
+
+    ``since``/``until`` must pass :func:`~feedback_asgi.storage.base.check_time` (kept in
+    UTC) and the filters (:data:`EXPORT_FILTERS`) :func:`~feedback_asgi.storage.base.key_problem`;
+    anything else raises ``FeedbackValidationError`` naming the field.
 
     ``positive_rating``/``negative_rating``: a rating at or above / at or below counts as
     a positive / negative vote (between them: neutral). Neutral feedback (thumbs without a
@@ -77,6 +93,10 @@ class ExportOptions:
     model: str | None = None
     intent: str | None = None
     project: str | None = None
+    request_id: str | None = None
+    """Only feedback on responses to this client request id (``X-Request-ID``)."""
+    otel_trace_id: str | None = None
+    """Only feedback on responses within this OpenTelemetry trace."""
     positive_weight: float = 2.0
     negative_weight: float = 0.5
     neutral_weight: float = 1.0
@@ -88,6 +108,15 @@ class ExportOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", ExportKind(self.kind))
         object.__setattr__(self, "format", ExportFormat(self.format))
+        for name in ("since", "until"):
+            moment = getattr(self, name)
+            if moment is not None:  # in range and in UTC, or a validation error naming it
+                object.__setattr__(self, name, check_time(name, moment))
+        for name in EXPORT_FILTERS:
+            value = getattr(self, name)
+            problem = key_problem(value) if isinstance(value, str) else None
+            if problem is not None:  # no stored item can match it
+                raise FeedbackValidationError.for_field(name, problem)
         if self.format is ExportFormat.OPENAI and self.kind not in _OPENAI_KINDS:
             raise FeedbackValidationError.for_field(
                 "format", f"the openai format exists for finetune and preferences, not {self.kind}"
@@ -118,7 +147,7 @@ class ExportOptions:
         Raises ``FeedbackValidationError`` naming the field that is wrong.
         """
         known = {
-            "format", "since", "until", "model", "intent", "project", "positive_weight",
+            "format", "since", "until", *EXPORT_FILTERS, "positive_weight",
             "negative_weight", "neutral_weight", "include_neutral", "positive_rating",
             "negative_rating",
         }
@@ -132,7 +161,7 @@ class ExportOptions:
                 "kind", f"one of {', '.join(k.value for k in ExportKind)}"
             ) from None
         kwargs: dict[str, Any] = {"kind": kind_value}
-        for name in ("model", "intent", "project"):
+        for name in EXPORT_FILTERS:
             if values.get(name) is not None:
                 kwargs[name] = _text(name, values[name])
         if values.get("format") is not None:
@@ -156,8 +185,11 @@ class ExportOptions:
 
 
 def _text(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value or len(value) > 255:
+    if not isinstance(value, str):
         raise FeedbackValidationError.for_field(name, "a non-empty string (at most 255 chars)")
+    problem = key_problem(value)
+    if problem is not None:
+        raise FeedbackValidationError.for_field(name, problem)
     return value
 
 
@@ -188,8 +220,8 @@ class ExportReport:
     Reasons: ``no_exchange`` (no input or no output to build the example from),
     ``neutral``, ``not_applicable`` (a kind this export does not use), ``negative``
     (``--format openai`` finetune leaves negatives out), ``unpaired`` (a vote with no
-    opposite vote on another answer to the same prompt), ``filtered`` (model, intent or
-    project did not match).
+    opposite vote on another answer to the same prompt), ``filtered`` (a filter of
+    :data:`EXPORT_FILTERS` did not match).
     """
 
     scanned: int = 0

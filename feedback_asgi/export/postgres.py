@@ -24,7 +24,7 @@ from typing import Any
 
 from feedback_asgi.exceptions import StorageUnavailableError
 from feedback_asgi.export.exchange import answer_text, prompt_messages
-from feedback_asgi.export.options import ExportFormat, ExportOptions, ExportReport
+from feedback_asgi.export.options import EXPORT_FILTERS, ExportFormat, ExportOptions, ExportReport
 from feedback_asgi.export.records import FinetuneFacts, finetune_line
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 
@@ -110,7 +110,7 @@ def _query(options: ExportOptions) -> tuple[str, list[Any]]:
         weight(options.neutral_weight), options.include_neutral,
     ]
     filters = ""
-    for column in ("model", "intent", "project"):
+    for column in EXPORT_FILTERS:
         wanted = getattr(options, column)
         if wanted is not None:
             args.append(wanted)

@@ -19,7 +19,7 @@ from feedback_asgi.export.exchange import (
     polarity,
     prompt_messages,
 )
-from feedback_asgi.export.options import ExportFormat, ExportOptions, ExportReport
+from feedback_asgi.export.options import EXPORT_FILTERS, ExportFormat, ExportOptions, ExportReport
 from feedback_asgi.types import FeedbackItem, FeedbackType
 
 __all__ = [
@@ -68,9 +68,9 @@ class FinetuneFacts:
 
 
 def matches_filters(item: FeedbackItem, options: ExportOptions) -> bool:
-    """Whether ``item`` passes the model, intent and project filters."""
-    for key, wanted in (("model", options.model), ("intent", options.intent),
-                        ("project", options.project)):
+    """Whether ``item`` passes the filters (:data:`~feedback_asgi.export.options.EXPORT_FILTERS`)."""
+    for key in EXPORT_FILTERS:
+        wanted = getattr(options, key)
         if wanted is not None and item.context.get(key) != wanted:
             return False
     return True

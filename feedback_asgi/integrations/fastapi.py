@@ -33,6 +33,7 @@ from feedback_asgi.integrations.schemas import (
     FeedbackEdit,
     FeedbackEdited,
     FeedbackPage,
+    FeedbackReplace,
     FeedbackWithHistory,
     HealthReport,
     StatsResponse,
@@ -52,13 +53,20 @@ _DESCRIPTIONS = {
     403: "Token issued for another trace or session, or Origin not allowed",
     413: "Body larger than max_payload_bytes",
     415: "Content-Type is not application/json",
-    422: "The body does not fit any accepted shape, or the value is invalid for its kind",
+    422: "The body does not fit any accepted shape, the value is invalid for its kind, or "
+         "metadata names a key the server sets (submitter, source, edited_by, client_...)",
     429: "Too many posts from this client (rate_limit_per_minute); retry after Retry-After",
     503: "Storage unavailable; retry after Retry-After seconds",
-    404: "No feedback with this id",
+    404: "No feedback with this id (an item the token did not submit answers the same)",
     409: "The item was retracted, or changed meanwhile",
 }
 _READ_ERRORS = (401, 403, 422, 503)
+_EXPORT_INVALID = ("An option is unknown or invalid: an unknown kind or format, a filter no item "
+                   "can match, or a time outside 1970-01-01..9999-01-01 UTC (or since not before "
+                   "until); fields names it")
+_QUERY_INVALID = ("A query parameter is unknown, repeated, not UTF-8 or invalid: a filter no item "
+                  "can match (empty, over 255 characters, NUL), a forged cursor, or a time outside "
+                  "1970-01-01..9999-01-01 UTC; fields names it")
 _RIGHTS = ("Read/admin rights: Authorization: Bearer <FEEDBACK_ASGI_ADMIN_TOKEN>, or the kit's "
            "authorizer. 401 without them, 403 with a submitter's feedback token.")
 
@@ -69,46 +77,70 @@ def _query(*names: str) -> list[dict[str, Any]]:
         "until": "ISO 8601 (default now)", "by": "model, provider, intent, project or endpoint",
         "unique": "true: distinct users and sessions (counted from the rows)",
         "interval": "hour or day (default day)", "type": "feedback kind", "session": "session id",
-        "user": "user id", "trace": "trace id", "limit": "1-500 (default 50)",
+        "user": "user id", "trace": "trace id (the response id the server minted)",
+        "request_id": "the client's id of the request (X-Request-ID / X-Trace-Id it sent)",
+        "otel_trace_id": "the OpenTelemetry trace the request belonged to",
+        "limit": "1-500 (default 50)",
         "cursor": "next_cursor of the previous page",
     }
-    return [{"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+    return [{"name": name, "in": "query", "required": False,
+             "schema": _QUERY_SCHEMAS.get(name, _FILTER_SCHEMA),
              "description": described.get(name, f"only items whose {name} is this")}
             for name in names]
 
 
+_FILTER_SCHEMA: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255,
+                                  "pattern": "^[^\\x00]*$"}
+_QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "since": {"type": "string", "format": "date-time"},
+    "until": {"type": "string", "format": "date-time"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+    "unique": {"type": "string", "enum": ["true", "false", "1", "0"]},
+    "interval": {"type": "string", "enum": ["hour", "day"]},
+    "by": {"type": "string", "enum": ["model", "provider", "intent", "project", "endpoint"]},
+    "window": {"type": "string", "pattern": "^[1-9][0-9]{0,5}[mhdw]$"},
+    "type": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$"},
+    "cursor": {"type": "string", "minLength": 1, "maxLength": 512},
+}
+
+
 _OWNER_TOKEN = {"name": "X-Feedback-Token", "in": "header", "required": False,
-                "schema": {"type": "string", "maxLength": 2048},
+                "schema": {"type": "string"},
                 "description": "The token that submitted the item (its submitter needs no rights)"}
 
 
 def _read_routes(router: APIRouter, endpoint: FeedbackEndpoint) -> None:
     """The documented read/admin routes (each hands the request to the endpoint)."""
     stats_filters = ("window", "since", "until", "by", "model", "provider", "intent",
-                     "project", "endpoint", "unique")
+                     "project", "endpoint", "request_id", "otel_trace_id", "unique")
 
     @router.get("/stats", response_model=None, summary="Stats per group", description=_RIGHTS,
-                responses={200: {"model": StatsResponse}, **_errors(*_READ_ERRORS)},
+                responses={200: {"model": StatsResponse},
+                           **_errors(*_READ_ERRORS, invalid=_QUERY_INVALID)},
                 openapi_extra={"parameters": _query(*stats_filters)})
     async def feedback_stats(request: Request) -> Response:
         return await _answer(endpoint, request, "/stats")
 
     @router.get("/stats/timeseries", response_model=None, summary="Stats per hour or day",
                 description=_RIGHTS,
-                responses={200: {"model": TimeseriesResponse}, **_errors(*_READ_ERRORS)},
+                responses={200: {"model": TimeseriesResponse},
+                           **_errors(*_READ_ERRORS, invalid=_QUERY_INVALID)},
                 openapi_extra={"parameters": _query(*stats_filters, "interval")})
     async def feedback_timeseries(request: Request) -> Response:
         return await _answer(endpoint, request, "/stats/timeseries")
 
     @router.get("", response_model=None, summary="List feedback (keyset pagination)",
                 description=_RIGHTS,
-                responses={200: {"model": FeedbackPage}, **_errors(*_READ_ERRORS)},
+                responses={200: {"model": FeedbackPage},
+                           **_errors(*_READ_ERRORS, invalid=_QUERY_INVALID)},
                 openapi_extra={"parameters": _query("type", "model", "session", "user", "trace",
-                                                    "since", "until", "limit", "cursor")})
+                                                    "request_id", "otel_trace_id", "since",
+                                                    "until", "limit", "cursor")})
     async def feedback_list(request: Request) -> Response:
         return await _answer(endpoint, request, "/")
 
     item_errors = _errors(401, 403, 404, 409, 422, 503)
+    edit_errors = _errors(400, 401, 403, 404, 409, 413, 415, 422, 503)
 
     @router.get("/{feedback_id}", response_model=None, summary="One item with its history",
                 responses={200: {"model": FeedbackWithHistory}, **item_errors},
@@ -116,13 +148,16 @@ def _read_routes(router: APIRouter, endpoint: FeedbackEndpoint) -> None:
     async def feedback_item(feedback_id: str, request: Request) -> Response:
         return await _answer(endpoint, request, f"/{feedback_id}")
 
-    edit_body = {"required": True, "content": {"application/json": {
-        "schema": FeedbackEdit.model_json_schema()}}}
-    for method, summary in (("PUT", "Replace an item's value/comment (a new version)"),
-                            ("PATCH", "Change some fields of an item (a new version)")):
+    for method, summary, shape in (
+        ("PUT", "Replace an item's value/comment (a new version)", FeedbackReplace),
+        ("PATCH", "Change some fields of an item (a new version)", FeedbackEdit),
+    ):
+        edit_body = {"required": True, "content": {"application/json": {
+            "schema": shape.model_json_schema()}}}
+
         @router.api_route("/{feedback_id}", methods=[method], response_model=None,
                           summary=summary, name=f"feedback_{method.lower()}",
-                          responses={200: {"model": FeedbackEdited}, **item_errors},
+                          responses={200: {"model": FeedbackEdited}, **edit_errors},
                           openapi_extra={"parameters": [_OWNER_TOKEN], "requestBody": edit_body})
         async def feedback_edit(feedback_id: str, request: Request) -> Response:
             return await _answer(endpoint, request, f"/{feedback_id}")
@@ -139,9 +174,11 @@ _OTHER_METHODS = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "
 """Every method but POST: the endpoint answers them (JSON 405, not FastAPI's own)."""
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def _errors(*statuses: int, invalid: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers; ``invalid`` describes a route's own 422."""
     return {
-        status: {"model": ErrorResponse, "description": _DESCRIPTIONS[status]}
+        status: {"model": ErrorResponse, "description": invalid if status == 422 and invalid
+                 else _DESCRIPTIONS[status]}
         for status in statuses
     }
 
@@ -184,12 +221,14 @@ def _export_route(router: APIRouter, endpoint: FeedbackEndpoint) -> None:
     @router.post("/export", response_model=None, summary="Export training data (NDJSON)",
                  description=_RIGHTS + " Options as query parameters or a JSON body: kind, "
                  "format, since, until, model, intent, project, include_neutral, weights.",
-                 responses={200: described, **_errors(401, 403, 422, 503)})
+                 responses={200: described,
+                            **_errors(401, 403, 422, 503, invalid=_EXPORT_INVALID)})
     async def feedback_export(request: Request) -> Response:
         return _ExportResponse(endpoint, "/export")
 
     @router.post("/export/{kind}", response_model=None, summary="Export one kind (NDJSON)",
-                 description=_RIGHTS, responses={200: described, **_errors(401, 403, 422, 503)})
+                 description=_RIGHTS,
+                 responses={200: described, **_errors(401, 403, 422, 503, invalid=_EXPORT_INVALID)})
     async def feedback_export_kind(kind: str, request: Request) -> Response:
         return _ExportResponse(endpoint, f"/export/{kind}")
 
@@ -235,11 +274,12 @@ def feedback_router(kit: FeedbackKit | None = None) -> APIRouter:
             "requestBody": request_body_openapi(),
             "parameters": [
                 {"name": "X-Feedback-Token", "in": "header", "required": False,
-                 "schema": {"type": "string", "maxLength": 2048},
+                 "schema": {"type": "string"},
                  "description": "The token from the rated response's X-Feedback-Token header"},
                 {"name": "Idempotency-Key", "in": "header", "required": False,
-                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                 "description": "Retries with the same key get the first answer"},
+                 "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+                 "description": "Retries with the same key get the first answer "
+                                "(1-255 visible ASCII characters)"},
             ],
         },
     )
@@ -257,7 +297,7 @@ def feedback_router(kit: FeedbackKit | None = None) -> APIRouter:
         openapi_extra={
             "parameters": [
                 {"name": "X-Feedback-Token", "in": "header", "required": False,
-                 "schema": {"type": "string", "maxLength": 2048},
+                 "schema": {"type": "string"},
                  "description": "A token issued to this session"},
             ]
         },

@@ -18,6 +18,7 @@ __all__ = [
     "FeedbackEdit",
     "FeedbackEdited",
     "FeedbackPage",
+    "FeedbackReplace",
     "FeedbackSubmission",
     "FeedbackWithHistory",
     "GroupFigures",
@@ -41,6 +42,13 @@ _TOKEN = Field(
     description="The X-Feedback-Token of that response, if not sent in the X-Feedback-Token header.",
 )
 _COMMENT = Field(default=None, description="A free-text comment.")
+_VOTE: dict[str, Any] = {"anyOf": [
+    {"type": "string", "pattern": "^\\s*([Uu][Pp]|[Dd][Oo][Ww][Nn])\\s*$"},
+    {"enum": [1, -1, True, False]},
+    {"type": "null"},
+]}
+_VOTE_DESCRIPTION = ("A thumbs vote: up (\"up\", 1, true), down (\"down\", -1, false), or null: "
+                     "a neutral vote, which needs a comment.")
 _METADATA = Field(default=None, description="Extra facts about the feedback (JSON object).")
 
 
@@ -73,7 +81,7 @@ class ThumbsSubmission(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"rating": "down", "comment": "wrong"}]}
     )
 
-    rating: Literal["up", "down"] | None
+    rating: Any = Field(..., description=_VOTE_DESCRIPTION, json_schema_extra=_VOTE)
     comment: str | None = _COMMENT
     trace_id: str | None = _TRACE
     token: str | None = _TOKEN
@@ -97,7 +105,7 @@ class ChatRatingSubmission(BaseModel):
     response: str | None = None
     model: str | None = Field(default=None, max_length=200)
     provider: str | None = Field(default=None, max_length=200)
-    rating: Literal[1, -1]
+    rating: Any = Field(..., description=_VOTE_DESCRIPTION, json_schema_extra=_VOTE)
     intent: str | None = Field(default=None, max_length=200)
     project: str | None = Field(default=None, max_length=200)
     comment: str | None = _COMMENT
@@ -244,7 +252,7 @@ class FeedbackWithHistory(BaseModel):
 
 
 class FeedbackEdit(BaseModel):
-    """``PUT`` (``value`` required) or ``PATCH`` body of ``/{id}``."""
+    """``PATCH`` body of ``/{id}``: the fields to change."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -252,6 +260,12 @@ class FeedbackEdit(BaseModel):
     comment: str | None = _COMMENT
     metadata: dict[str, Any] | None = _METADATA
     token: str | None = _TOKEN
+
+
+class FeedbackReplace(FeedbackEdit):
+    """``PUT`` body of ``/{id}``: a new value (and comment), replacing the old ones."""
+
+    value: Any = Field(..., description="The new value, as for the item's kind.")
 
 
 class FeedbackEdited(BaseModel):

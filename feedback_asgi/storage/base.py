@@ -14,6 +14,10 @@ Semantics every backend follows (the conformance suite in
   whole chain the row belongs to, oldest first.
 * "Newest first" orders by ``created_at`` descending, then ``id`` descending.
 * Time windows include their start and exclude their end: ``since <= created_at < until``.
+  A time a store is asked about lies in ``[EARLIEST_TIME, LATEST_TIME]`` (:func:`check_time`),
+  so window arithmetic never leaves what every backend represents.
+* Ids and correlation values are 1 to :data:`MAX_KEY_LENGTH` characters of valid Unicode
+  without NUL (:func:`key_problem`): anything else can never be stored, so never matches.
 * ``save``/``save_many`` return ``Ok`` only once the items are durable, and never raise:
   an unreachable backend gives ``Err(StorageUnavailableError)``. Reads raise
   ``StorageUnavailableError`` when the backend cannot be reached.
@@ -26,7 +30,7 @@ import binascii
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from feedback_asgi.exceptions import FeedbackError, FeedbackValidationError
@@ -34,13 +38,28 @@ from feedback_asgi.result import Result
 from feedback_asgi.types import Exchange, FeedbackItem, FeedbackKind, FeedbackSummary, utc_now
 
 __all__ = [
+    "EARLIEST_TIME",
+    "LATEST_TIME",
+    "MAX_KEY_LENGTH",
     "ExchangeStoreProtocol",
     "FeedbackStoreProtocol",
     "Page",
+    "check_time",
     "decode_cursor",
     "encode_cursor",
+    "key_problem",
     "window_bounds",
 ]
+
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+"""The earliest ``since``/``until`` accepted anywhere (a 10-year window before it still
+fits MariaDB's ``DATETIME``, which starts at year 1000)."""
+LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+"""The latest ``since``/``until`` accepted anywhere (leaves a day's bucket, an hour's step
+and any time zone offset inside year 9999, the last one every backend and Python hold)."""
+MAX_KEY_LENGTH = 255
+"""Longest id or correlation value (``trace_id``, ``session_id``, ``model``...) any store keeps."""
+_TIME_RANGE = "must be from 1970-01-01 to 9999-01-01 (UTC)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +124,8 @@ class FeedbackStoreProtocol(Protocol):
         session_id: str | None = None,
         user_id: str | None = None,
         trace_id: str | None = None,
+        request_id: str | None = None,
+        otel_trace_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 100,
@@ -168,13 +189,60 @@ class ExchangeStoreProtocol(Protocol):
         ...
 
 
+def check_time(name: str, moment: datetime) -> datetime:
+    """``moment`` in UTC, when it lies in ``[EARLIEST_TIME, LATEST_TIME]``.
+
+    The one check of every ``since``/``until`` (HTTP, CLI, Django): raises
+    ``FeedbackValidationError`` on field ``name`` for a time without a time zone or
+    outside the range, instead of an overflow in window arithmetic or a database error.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise FeedbackValidationError.for_field(name, "must include a time zone")
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past year 9999 in UTC
+        raise FeedbackValidationError.for_field(name, _TIME_RANGE) from None
+    if not EARLIEST_TIME <= utc <= LATEST_TIME:
+        raise FeedbackValidationError.for_field(name, _TIME_RANGE)
+    return utc
+
+
+def key_problem(value: str) -> str | None:
+    """Why ``value`` can never be a stored id or correlation value, or ``None`` if it can be.
+
+    Stores keep 1 to :data:`MAX_KEY_LENGTH` characters of valid Unicode without NUL
+    (PostgreSQL text cannot hold NUL; no database holds a lone surrogate).
+    """
+    if not value:
+        return "must not be empty"
+    if len(value) > MAX_KEY_LENGTH:
+        return f"must be at most {MAX_KEY_LENGTH} characters"
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode (no lone surrogates)"
+    return None
+
+
 def window_bounds(
     window_hours: float, since: datetime | None, until: datetime | None
 ) -> tuple[datetime, datetime | None]:
-    """The ``[since, until)`` bounds of an aggregate: explicit bounds win over the window."""
-    if since is None:
-        since = (until or utc_now()) - timedelta(hours=window_hours)
-    return since, until
+    """The ``[since, until)`` bounds of an aggregate: explicit bounds win over the window.
+
+    Bounds go through :func:`check_time`; a window reaching before year 1 is a
+    ``FeedbackValidationError`` on ``window_hours``.
+    """
+    if until is not None:
+        until = check_time("until", until)
+    if since is not None:
+        return check_time("since", since), until
+    try:
+        start = (until or utc_now()) - timedelta(hours=window_hours)
+    except (OverflowError, ValueError):
+        raise FeedbackValidationError.for_field("window_hours", "too long") from None
+    return start, until
 
 
 def encode_cursor(item: FeedbackItem) -> str:
@@ -184,13 +252,18 @@ def encode_cursor(item: FeedbackItem) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The ``(created_at, id)`` position of a cursor; a bad one is a validation error."""
+    """The ``(created_at, id)`` position of a cursor; a bad one is a validation error.
+
+    Only what a store could have issued passes: a time :func:`check_time` accepts and an
+    id :func:`key_problem` accepts (a forged cursor never reaches the database).
+    """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, item_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        moment = datetime.fromisoformat(created)
-        if moment.tzinfo is None or not isinstance(item_id, str):
+        moment = check_time("cursor", datetime.fromisoformat(created))
+        if not isinstance(item_id, str) or key_problem(item_id) is not None:
             raise ValueError(cursor)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeError):
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeError,
+            FeedbackValidationError):
         raise FeedbackValidationError.for_field("cursor", "not a cursor this API issued") from None
     return moment, item_id

@@ -144,6 +144,8 @@ class MemoryFeedbackStore:
         session_id: str | None = None,
         user_id: str | None = None,
         trace_id: str | None = None,
+        request_id: str | None = None,
+        otel_trace_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 100,
@@ -154,7 +156,8 @@ class MemoryFeedbackStore:
         kind = normalize_kind(type) if type is not None else None
         after = decode_cursor(cursor) if cursor else None
         wanted = {"model": model, "session_id": session_id, "user_id": user_id,
-                  "trace_id": trace_id}
+                  "trace_id": trace_id, "request_id": request_id,
+                  "otel_trace_id": otel_trace_id}
         wanted = {key: value for key, value in wanted.items() if value is not None}
 
         def matches(item: FeedbackItem) -> bool:
@@ -256,13 +259,16 @@ class MemoryExchangeStore:
 
     Besides finished exchanges (:meth:`put`) it keeps pending ones (:meth:`put_pending`)
     and frozen ones (:meth:`put_frozen`), built on first read: most exchanges are never
-    read, and building one costs more than the request that produced it.
+    read, and building one costs more than the request that produced it. The first write
+    under a trace id wins until it expires; later ones are counted in :attr:`duplicates`.
     """
 
     def __init__(self, *, max_items: int = 10_000, default_ttl: float = 86_400.0) -> None:
         self.max_items = max_items
         self.default_ttl = default_ttl
         self.dropped = 0
+        self.duplicates = 0
+        """Writes refused because a live exchange has that trace id: the first one stays."""
         self._entries: OrderedDict[
             str, tuple[float, Exchange | PendingExchange | tuple[Any, ...]]
         ] = OrderedDict()
@@ -310,10 +316,16 @@ class MemoryExchangeStore:
         entry: Exchange | PendingExchange | tuple[Any, ...],
         ttl: float | None,
     ) -> None:
-        expires = time.monotonic() + (self.default_ttl if ttl is None else ttl)
+        now = time.monotonic()
         entries = self._entries
-        entries[trace_id] = (expires, entry)
-        entries.move_to_end(trace_id)
+        earlier = entries.get(trace_id)
+        if earlier is not None and earlier[0] > now:
+            # once stored, an exchange is never replaced: what feedback rates cannot change
+            self.duplicates += 1
+            return
+        entries[trace_id] = (now + (self.default_ttl if ttl is None else ttl), entry)
+        if earlier is not None:
+            entries.move_to_end(trace_id)
         while len(entries) > self.max_items:
             entries.popitem(last=False)
             self.dropped += 1

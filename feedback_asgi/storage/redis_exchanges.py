@@ -63,6 +63,9 @@ class RedisExchangeStore(GuardedByRedis):
         self.write_timeout = write_timeout
         """Seconds one write may take before it counts as a failure."""
         self._guard = RedisGuard("RedisExchangeStore", logger, timeout=0.5, retry_interval=1.0)
+        self.duplicates = 0
+        """Writes refused because an exchange has that trace id already (``SET NX``): the
+        first one stays. A retried write whose first try did land counts here too."""
 
     @property
     def healthy(self) -> bool:
@@ -79,20 +82,23 @@ class RedisExchangeStore(GuardedByRedis):
         return f"{self.prefix}exchange:{key_part(trace_id)}"
 
     async def put(self, exchange: Exchange, ttl: float | None = None) -> bool:
-        """Keep ``exchange`` for ``ttl`` seconds (``default_ttl`` when ``None``).
+        """Keep ``exchange`` for ``ttl`` seconds (``default_ttl`` when ``None``), unless an
+        exchange with its trace id is stored already (never overwritten: ``SET NX``).
 
         ``True`` once Redis has it; ``False`` (never a raise) when Redis failed or did not
         answer within ``write_timeout``: the caller may retry.
         """
         key, payload, milliseconds = self._entry(exchange, ttl)
         try:
-            await self._guard.run(
-                lambda: self.redis.set(key, payload, px=milliseconds),
+            stored = await self._guard.run(
+                lambda: self.redis.set(key, payload, px=milliseconds, nx=True),
                 force=True,
                 seconds=self.write_timeout,
             )
         except RedisBypass:
             return False
+        if not stored:
+            self.duplicates += 1
         return True
 
     async def put_many(self, items: Sequence[tuple[Exchange, float | None]]) -> bool:
@@ -106,11 +112,14 @@ class RedisExchangeStore(GuardedByRedis):
         async with self.redis.pipeline(transaction=False) as pipeline:
             for exchange, ttl in items:
                 key, payload, milliseconds = self._entry(exchange, ttl)
-                pipeline.set(key, payload, px=milliseconds)
+                pipeline.set(key, payload, px=milliseconds, nx=True)
             try:
-                await self._guard.run(pipeline.execute, force=True, seconds=self.write_timeout)
+                replies = await self._guard.run(
+                    pipeline.execute, force=True, seconds=self.write_timeout
+                )
             except RedisBypass:
                 return False
+        self.duplicates += sum(1 for reply in replies if not reply)
         return True
 
     def _entry(self, exchange: Exchange, ttl: float | None) -> tuple[str, str, int]:

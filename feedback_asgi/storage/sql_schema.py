@@ -25,6 +25,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     DateTime,
     Dialect,
     Double,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     Table,
     TypeDecorator,
     UniqueConstraint,
+    inspect,
 )
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeEngine
@@ -53,6 +55,7 @@ __all__ = [
     "ROLLUP_TABLE_NAME",
     "TABLE_NAME",
     "UtcDateTime",
+    "add_missing_columns",
     "ai_feedback",
     "ai_feedback_hourly",
     "item_to_row",
@@ -123,6 +126,9 @@ ai_feedback = Table(
     Column("value", JSON_TYPE),
     Column("context", JSON_TYPE, nullable=False),
     Column("metadata", JSON_TYPE, nullable=False, key="meta"),
+    # added by migration 0003 (so last: ALTER TABLE ADD COLUMN appends)
+    Column("request_id", String(CORRELATION_LENGTH)),
+    Column("otel_trace_id", String(CORRELATION_LENGTH)),
     UniqueConstraint("supersedes", name="uq_ai_feedback_supersedes"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
@@ -146,6 +152,9 @@ Index(
     postgresql_where=_c.is_live,
     sqlite_where=_c.is_live,
 )
+# added by migration 0003: the client's and the tracing system's ids, for correlation
+Index("ix_ai_feedback_request_id", _c.request_id, _c.created_at, _c.id)
+Index("ix_ai_feedback_otel_trace_id", _c.otel_trace_id, _c.created_at, _c.id)
 
 ai_feedback_hourly = Table(
     ROLLUP_TABLE_NAME,
@@ -183,3 +192,29 @@ ITEM_COLUMNS = (
     _c.tombstone,
 )
 """The columns :func:`row_to_item` needs, in its order."""
+
+
+def add_missing_columns(connection: Connection) -> list[str]:
+    """Bring an ``ai_feedback`` table made by an older version up to this schema, in place:
+    add the columns (and their indexes) later migrations added. Returns what was added.
+
+    For a store that creates its tables lazily (``create_tables``), where ``CREATE TABLE``
+    skips a table that exists; ``feedback-asgi db upgrade`` does the same by migration.
+    """
+    inspector = inspect(connection)
+    present = {column["name"] for column in inspector.get_columns(TABLE_NAME)}
+    indexes = {index["name"] for index in inspector.get_indexes(TABLE_NAME)}
+    added = []
+    preparer = connection.dialect.identifier_preparer
+    for column in ai_feedback.columns:
+        if column.name in present:
+            continue
+        kind = column.type.compile(dialect=connection.dialect)
+        connection.exec_driver_sql(
+            f"ALTER TABLE {preparer.quote(TABLE_NAME)} ADD COLUMN {preparer.quote(column.name)} {kind}"
+        )
+        added.append(column.name)
+    for index in ai_feedback.indexes:
+        if index.name not in indexes and any(column.name in added for column in index.columns):
+            index.create(connection)
+    return added

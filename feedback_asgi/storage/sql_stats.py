@@ -112,7 +112,7 @@ def _rollup_part(query: StatsQuery, dialect_name: str, span: Range) -> Select[An
 
 
 def _figures_statement(query: StatsQuery, dialect_name: str, use_rollup: bool) -> Select[Any]:
-    if use_rollup:
+    if use_rollup and not query.needs_rows:
         raw, whole = split_window(query.since, query.until)
     else:
         raw, whole = [(query.since, query.until)], None

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from feedback_asgi.storage.base import FeedbackStoreProtocol
 
 __all__ = [
+    "FILTER_KEYS",
     "GROUP_KEYS",
+    "ROW_FILTER_KEYS",
     "GroupStats",
     "Interval",
     "StatsQuery",
@@ -35,6 +37,11 @@ __all__ = [
 
 GROUP_KEYS: tuple[str, ...] = ("model", "provider", "intent", "project", "endpoint")
 """Context keys stats can be grouped by and filtered on."""
+ROW_FILTER_KEYS: tuple[str, ...] = ("request_id", "otel_trace_id")
+"""Context keys stats can be filtered on but not grouped by: one value names a request or
+a trace, so no rollup keeps them and stores count such figures from the rows."""
+FILTER_KEYS: tuple[str, ...] = GROUP_KEYS + ROW_FILTER_KEYS
+"""Every key :attr:`StatsQuery.filters` accepts."""
 
 Interval: TypeAlias = Literal["hour", "day"]
 
@@ -52,7 +59,7 @@ class StatsQuery:
     """Which live items to count (``since <= created_at < until``) and how to group them.
 
     ``by`` is one of :data:`GROUP_KEYS` or ``None`` (one group); ``filters`` maps keys of
-    :data:`GROUP_KEYS` to the value an item's context must have. ``interval`` makes it a
+    :data:`FILTER_KEYS` to the value an item's context must have. ``interval`` makes it a
     time series (one group per UTC hour or day and key). ``unique`` adds distinct user and
     session counts, which no rollup can give: stores compute them from the rows.
     """
@@ -68,11 +75,16 @@ class StatsQuery:
     def __post_init__(self) -> None:
         if self.by is not None and self.by not in GROUP_KEYS:
             raise ValueError(f"cannot group by {self.by!r}: use one of {', '.join(GROUP_KEYS)}")
-        unknown = set(self.filters) - set(GROUP_KEYS)
+        unknown = set(self.filters) - set(FILTER_KEYS)
         if unknown:
             raise ValueError(f"cannot filter on {', '.join(sorted(unknown))}")
         if self.since.tzinfo is None or (self.until is not None and self.until.tzinfo is None):
             raise ValueError("since and until must be timezone-aware")
+
+    @property
+    def needs_rows(self) -> bool:
+        """Whether a filter names a key no rollup keeps (:data:`ROW_FILTER_KEYS`)."""
+        return any(key in self.filters for key in ROW_FILTER_KEYS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -226,6 +226,25 @@ class StoreConformanceSuite:
         assert _ids((await store.query(type=FeedbackType.RATING)).items) == expected(type="rating")
         assert (await store.query(model="m3")).items == []
 
+    async def test_query_by_the_clients_and_the_tracing_systems_ids(
+        self, store: FeedbackStoreProtocol
+    ) -> None:
+        trace = "0af7651916cd43dd8448eb211c80319c"
+        items = [
+            FeedbackItem("thumbs", 1, context={"trace_id": _tag(), "request_id": "req-" + str(i % 2),
+                                               "otel_trace_id": trace if i < 3 else None},
+                         created_at=_at(i))
+            for i in range(5)
+        ]
+        await _save_all(store, items)
+        by_request = await store.query(request_id="req-1")
+        assert _ids(by_request.items) == _newest_first([items[1], items[3]])
+        by_trace = await store.query(otel_trace_id=trace)
+        assert _ids(by_trace.items) == _newest_first(items[:3])
+        both = await store.query(request_id="req-0", otel_trace_id=trace)
+        assert _ids(both.items) == _newest_first([items[0], items[2]])
+        assert (await store.query(request_id="req-2")).items == []
+
     # windows and time zones
 
     async def test_window_includes_start_and_excludes_end(self, store: FeedbackStoreProtocol) -> None:

@@ -6,8 +6,8 @@ Fixtures:
 
 * ``feedback_kit``: a fresh :meth:`FeedbackKit.for_testing` kit per test (in-memory
   stores, a fixed secret, no background threads); it starts itself on first use.
-* ``feedback_token``: a function ``(trace_id, subject="") -> str`` returning a valid
-  feedback token for that trace, signed by ``feedback_kit``.
+* ``feedback_token``: a function ``(trace_id, *, session_id=None, user_id=None) -> str``
+  returning a valid feedback token for that trace, signed by ``feedback_kit``.
 
 ::
 
@@ -32,13 +32,27 @@ from collections.abc import Callable
 
 import pytest
 
+from feedback_asgi.capture import session_subject, user_subject
 from feedback_asgi.kit import FeedbackKit
 
 __all__ = ["feedback_kit", "feedback_token", "issue_token"]
 
 
-def issue_token(kit: FeedbackKit, trace_id: str, subject: str = "") -> str:
-    """A valid feedback token for ``trace_id`` (issued to ``subject``), signed by ``kit``."""
+def issue_token(
+    kit: FeedbackKit,
+    trace_id: str,
+    subject: str = "",
+    *,
+    session_id: str | None = None,
+    user_id: str | None = None,
+) -> str:
+    """A valid feedback token for ``trace_id``, signed by ``kit``, issued to the session
+    ``session_id`` or the user ``user_id`` as the middleware would, or to a raw
+    ``subject``; anonymous by default."""
+    if session_id is not None:
+        subject = session_subject(session_id)
+    elif user_id is not None:
+        subject = user_subject(user_id)
     return kit.signer.sign(trace_id, subject)
 
 
@@ -50,9 +64,12 @@ def feedback_kit() -> FeedbackKit:
 
 @pytest.fixture
 def feedback_token(feedback_kit: FeedbackKit) -> Callable[..., str]:
-    """``feedback_token(trace_id, subject="")``: a valid token signed by ``feedback_kit``."""
+    """``feedback_token(trace_id, *, session_id=None, user_id=None)``: a valid token signed
+    by ``feedback_kit`` (anonymous unless issued to a session or user)."""
 
-    def make(trace_id: str, subject: str = "") -> str:
-        return issue_token(feedback_kit, trace_id, subject)
+    def make(trace_id: str, subject: str = "", *, session_id: str | None = None,
+             user_id: str | None = None) -> str:
+        return issue_token(feedback_kit, trace_id, subject, session_id=session_id,
+                           user_id=user_id)
 
     return make

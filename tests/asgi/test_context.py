@@ -9,7 +9,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from feedback_asgi.context import FeedbackContext, current_context
@@ -121,3 +121,49 @@ def test_using_it_outside_the_block_is_an_error() -> None:
     context = FeedbackContext()
     with pytest.raises(RuntimeError, match="async with"):
         context.set_input("x")
+
+
+async def test_server_code_may_name_the_response_and_the_first_exchange_stays(
+    kit: FeedbackKit,
+) -> None:
+    async with FeedbackContext(kit.collector, trace_id="msg-41") as ctx:
+        ctx.set_input("first")
+    assert ctx.trace_id == "msg-41"
+    assert isinstance(kit.signer.verify(ctx.feedback_token, "msg-41"), Ok)
+    async with FeedbackContext(kit.collector, trace_id="msg-41") as again:
+        again.set_input("second")
+    found = await kit.find_exchange("msg-41")
+    assert found is not None
+    assert found.input == "first"  # a stored exchange is never overwritten
+    assert (await kit.health())["exchange_queue"]["duplicates"] == 1
+    with pytest.raises(ValueError, match="trace_id"):
+        FeedbackContext(kit.collector, trace_id="has space")
+
+
+async def test_inside_a_request_it_names_the_response_before_it_starts(kit: FeedbackKit) -> None:
+    async def named(request: Request) -> Response:
+        async with FeedbackContext(kit.collector, trace_id=request.path_params["mid"]) as ctx:
+            ctx.set_result("ok")
+        return JSONResponse({"trace_id": ctx.trace_id})
+
+    async def late(request: Request) -> Response:
+        async def body():  # type: ignore[no-untyped-def]
+            yield b"started"
+            try:
+                async with FeedbackContext(kit.collector, trace_id="too-late"):
+                    pass
+            except RuntimeError as error:
+                yield str(error).encode()
+
+        return StreamingResponse(body())
+
+    app = FeedbackMiddleware(
+        Starlette(routes=[Route("/named/{mid}", named), Route("/late", late)]), kit=kit)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://t") as http:
+        response = await http.get("/named/message-7")
+        late_response = await http.get("/late")
+    assert response.headers["x-trace-id"] == "message-7"
+    assert isinstance(kit.signer.verify(response.headers["x-feedback-token"], "message-7"), Ok)
+    assert b"before the response starts" in late_response.content
+    assert late_response.headers["x-trace-id"] != "too-late"

@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from feedback_asgi.capture import session_subject
 from feedback_asgi.context import FeedbackContext
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.middleware import FeedbackMiddleware
@@ -325,9 +326,12 @@ async def test_session_and_user_from_starlette_middleware(kit: FeedbackKit) -> N
     exchange = stored(kit)[-1]
     assert exchange.session_id == "sess-42"
     assert exchange.user_id == "alice"
-    claims = kit.signer.verify(response.headers["x-feedback-token"], exchange.trace_id)
+    token = response.headers["x-feedback-token"]
+    claims = kit.signer.verify(token, exchange.trace_id)
     assert isinstance(claims, Ok)
-    assert claims.value.subject == "sess-42"
+    assert kit.signer.issued_to(claims.value, session_subject("sess-42"))
+    assert not kit.signer.issued_to(claims.value, session_subject("sess-43"))
+    assert "sess-42" not in token  # a holder learns nothing about the subject
 
 
 async def test_user_header_trusted_only_when_configured() -> None:
@@ -345,7 +349,7 @@ async def test_user_header_trusted_only_when_configured() -> None:
         assert "raw-cookie-value" not in json.dumps(exchange.to_dict())
 
 
-async def test_session_header_and_otel_span(
+async def test_otel_span_is_correlation_and_session_header_is_ignored(
     kit: FeedbackKit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # as if an OpenTelemetry SDK were configured (the API alone never has an active span)
@@ -359,9 +363,34 @@ async def test_session_header_and_otel_span(
     )
     async with client(app) as http:
         with trace.use_span(trace.NonRecordingSpan(context)):
-            response = await http.post("/echo", json={}, headers={"x-session-id": "tab-1"})
-    assert response.headers["x-trace-id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
-    assert only(kit).session_id == "tab-1"
+            first = await http.post("/echo", json={}, headers={"x-session-id": "tab-1"})
+            second = await http.post("/echo", json={})
+    # two responses of one OpenTelemetry trace: two response ids, one otel_trace_id
+    ids = {first.headers["x-trace-id"], second.headers["x-trace-id"]}
+    assert len(ids) == 2
+    assert "4bf92f3577b34da6a3ce929d0e0e4736" not in ids
+    exchanges = stored(kit)
+    assert {exchange.otel_trace_id for exchange in exchanges} == {
+        "4bf92f3577b34da6a3ce929d0e0e4736"}
+    # a client header is never a session
+    assert [exchange.session_id for exchange in exchanges] == [None, None]
+    claims = kit.signer.verify(first.headers["x-feedback-token"]).unwrap()
+    assert claims.anonymous
+
+
+async def test_session_header_trusted_only_when_configured() -> None:
+    async def me(request: Request) -> Response:
+        return PlainTextResponse("me")
+
+    for trusted, expected in ((None, None), ("X-Proxy-Session", "tab-1")):
+        kit = FeedbackKit.for_testing(trusted_session_header=trusted)
+        app = FeedbackMiddleware(Starlette(routes=[Route("/", me)]), kit=kit)
+        async with client(app) as http:
+            response = await http.get(
+                "/", headers={"x-proxy-session": "tab-1", "x-session-id": "tab-1"})
+        assert only(kit).session_id == expected
+        claims = kit.signer.verify(response.headers["x-feedback-token"]).unwrap()
+        assert kit.signer.issued_to(claims, session_subject("tab-1")) is (expected is not None)
 
 
 # item 30: secrets never reach storage

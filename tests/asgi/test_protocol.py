@@ -20,6 +20,7 @@ from starlette.routing import Route
 from feedback_asgi.capture import CAPTURE_SCOPE_KEY, current_capture
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.middleware import FeedbackMiddleware
+from feedback_asgi.result import Ok
 from tests.asgi.conftest import only, stored
 from tests.asgi.harness import Message, Receiver, Sender, disconnect_after, http_scope, request
 
@@ -447,7 +448,7 @@ async def test_header_lists_are_rebuilt_never_mutated(kit: FeedbackKit) -> None:
     assert len(SHARED_HEADERS) == 3
 
 
-async def test_incoming_ids_case_insensitive_and_validated(
+async def test_response_id_is_minted_and_incoming_ids_are_correlation_only(
     kit: FeedbackKit, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -456,24 +457,39 @@ async def test_incoming_ids_case_insensitive_and_validated(
 
     middleware = FeedbackMiddleware(app, kit=kit)
 
-    async def trace_for(headers: list[tuple[bytes, bytes]]) -> str:
+    async def ids_for(headers: list[tuple[bytes, bytes]]) -> tuple[str, str | None, str | None]:
         sender = Sender()
         await middleware(http_scope(headers=headers), Receiver(*request()), sender)
-        return sender.header(b"x-trace-id")[0].decode()
+        trace_id = sender.header(b"x-trace-id")[0].decode()
+        exchange = await kit.exchanges.get(trace_id)
+        assert exchange is not None
+        assert isinstance(kit.signer.verify(sender.header(b"x-feedback-token")[0].decode(),
+                                            trace_id), Ok)
+        return trace_id, exchange.request_id, exchange.otel_trace_id
 
-    assert await trace_for([(b"X-TRACE-ID", b"abc.123")]) == "abc.123"
-    assert await trace_for([(b"x-request-id", b"req-9")]) == "req-9"
-    parent = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    assert await trace_for([(b"traceparent", parent)]) == "4bf92f3577b34da6a3ce929d0e0e4736"
+    victim = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = f"00-{victim}-00f067aa0ba902b7-01".encode()
+    minted: set[str] = set()
+    for headers, request_id, otel in (
+        ([(b"X-TRACE-ID", victim.encode())], victim, None),
+        ([(b"x-request-id", b"req-9"), (b"x-trace-id", b"other")], "req-9", None),
+        ([(b"traceparent", parent)], None, victim),
+        ([(b"traceparent", parent)], None, victim),  # one OpenTelemetry trace, two responses
+    ):
+        trace_id, got_request, got_otel = await ids_for(headers)
+        assert len(trace_id) == 32
+        assert trace_id != victim  # never the id a client sent
+        assert (got_request, got_otel) == (request_id, otel)
+        minted.add(trace_id)
+    assert len(minted) == 4
     bad = [b"abc\r\nx-evil: 1", b"a" * 10_000, "caf\u00e9".encode()]
     with caplog.at_level("WARNING", logger="feedback_asgi"):
-        replaced = [await trace_for([(b"x-trace-id", value)]) for value in bad]
-    for value in replaced:
-        assert len(value) == 32
-        assert "evil" not in value
-    assert len({*replaced}) == 3
-    assert len([r for r in caplog.records if "trace id" in r.getMessage()]) == 1
-    assert kit.errors.count("invalid incoming trace id replaced") == 3
+        for value in bad:
+            trace_id, request_id, _ = await ids_for([(b"x-trace-id", value)])
+            assert request_id is None
+            assert "evil" not in trace_id
+    assert len([r for r in caplog.records if "request id" in r.getMessage()]) == 1
+    assert kit.errors.count("invalid incoming request id ignored") == 3
 
 
 # item 19: finishing at the right moment

@@ -61,12 +61,14 @@ def test_capability_flags_follow_the_chain() -> None:
 
 
 def test_wsgi_sync_view_gets_headers_and_its_exchange_after_close() -> None:
-    response = Client().get("/sync/?q=abc", HTTP_X_TRACE_ID="trace-sync-1")
+    response = Client().get("/sync/?q=abc", HTTP_X_REQUEST_ID="req-sync-1")
     assert response.status_code == 200
-    assert response["X-Trace-Id"] == "trace-sync-1"
+    trace = response["X-Trace-Id"]
+    assert len(trace) == 32  # minted here, whatever the client calls its request
     token = response["X-Feedback-Token"]
-    assert get_kit().signer.verify(token, "trace-sync-1").is_ok()  # type: ignore[attr-defined]
-    recorded = exchange("trace-sync-1")
+    assert get_kit().signer.verify(token, trace).is_ok()  # type: ignore[attr-defined]
+    recorded = exchange(trace)
+    assert recorded.request_id == "req-sync-1"
     # FeedbackContext inside the view replaced the raw bodies with the model's input/output
     assert (recorded.input, recorded.output, recorded.model) == ("abc", "CBA", "echo-1")
     assert recorded.status == 200
@@ -74,28 +76,54 @@ def test_wsgi_sync_view_gets_headers_and_its_exchange_after_close() -> None:
     assert recorded.metadata["method"] == "GET"
 
 
-def test_invalid_incoming_trace_id_is_replaced() -> None:
-    response = Client().get("/sync/", HTTP_X_TRACE_ID="bad id\r\nx")
-    assert response["X-Trace-Id"] != "bad id\r\nx"
-    assert len(response["X-Trace-Id"]) == 32
-    assert get_kit().errors.count("invalid incoming trace id replaced") == 1
+def test_a_client_trace_id_is_correlation_never_the_response_id() -> None:
+    victim = Client().get("/sync/")
+    response = Client().get("/sync/", HTTP_X_TRACE_ID=victim["X-Trace-Id"])
+    assert response["X-Trace-Id"] != victim["X-Trace-Id"]
+    assert exchange(response["X-Trace-Id"]).request_id == victim["X-Trace-Id"]
+    bad = Client().get("/sync/", HTTP_X_TRACE_ID="bad id\r\nx")
+    assert len(bad["X-Trace-Id"]) == 32
+    assert exchange(bad["X-Trace-Id"]).request_id is None
+    assert get_kit().errors.count("invalid incoming request id ignored") == 1
 
 
-def test_traceparent_gives_the_trace_id() -> None:
+def test_traceparent_is_kept_as_the_otel_trace_id() -> None:
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
-    response = Client().get("/sync/", HTTP_TRACEPARENT=f"00-{trace}-00f067aa0ba902b7-01")
-    assert response["X-Trace-Id"] == trace
+    responses = [Client().get("/sync/", HTTP_TRACEPARENT=f"00-{trace}-00f067aa0ba902b7-01")
+                 for _ in range(2)]
+    ids = {response["X-Trace-Id"] for response in responses}
+    assert len(ids) == 2
+    assert trace not in ids
+    assert {exchange(trace_id).otel_trace_id for trace_id in ids} == {trace}
+
+
+def test_a_session_header_is_trusted_only_when_configured() -> None:
+    response = Client().get("/sync/", HTTP_X_SESSION_ID="someone-elses-session")
+    assert exchange(response["X-Trace-Id"]).session_id is None
+    assert get_kit().signer.verify(response["X-Feedback-Token"]).unwrap().anonymous
+    with override_settings(FEEDBACK_ASGI={"trusted_session_header": "X-Proxy-Session"}):
+        response = Client().get("/sync/", HTTP_X_PROXY_SESSION="tab-1")
+        assert exchange(response["X-Trace-Id"]).session_id == "tab-1"
+
+
+@pytest.mark.django_db
+def test_an_unknown_session_cookie_is_no_identity() -> None:
+    # a client may send any cookie value: only a session Django found is an identity
+    response = Client(HTTP_COOKIE="sessionid=made-up-session-key-123").get("/sync/")
+    recorded = exchange(response["X-Trace-Id"])
+    assert recorded.session_id is None
+    assert get_kit().signer.verify(response["X-Feedback-Token"]).unwrap().anonymous
 
 
 async def test_async_view_in_the_async_chain_has_no_thread_hop(
     async_client: AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with override_settings(DEBUG=True), caplog.at_level(logging.DEBUG, logger="django.request"):
-        response = await async_client.get("/async/?q=xyz", headers={"X-Trace-Id": "async-1"})
+        response = await async_client.get("/async/?q=xyz")
     assert response.status_code == 200
     adapted = [r.getMessage() for r in caplog.records if "adapted" in r.getMessage()]
     assert adapted == []
-    recorded = await aexchange("async-1")
+    recorded = await aexchange(response["X-Trace-Id"])
     # raw JSON output captured, with the configured secret field redacted
     assert recorded.output == {"answer": "ZYX", "password": "[redacted]"}
     assert response.json()["password"] == "hunter2"  # the client's answer is untouched

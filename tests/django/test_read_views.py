@@ -46,8 +46,9 @@ def test_staff_only_read_routes_and_owner_edits() -> None:
     # the submitter's own token edits and retracts; another submitter's does not
     mine = {"HTTP_X_FEEDBACK_TOKEN": get_kit().signer.sign("dj-1", "alice")}
     theirs = {"HTTP_X_FEEDBACK_TOKEN": get_kit().signer.sign("dj-1", "mallory")}
+    # another submitter's token sees no such item
     assert anonymous.patch(f"/feedback/{item_id}", json.dumps({"value": 1}),
-                           content_type="application/json", **theirs).status_code == 403
+                           content_type="application/json", **theirs).status_code == 404
     edited = anonymous.put(f"/feedback/{item_id}", json.dumps({"value": 5}),
                            content_type="application/json", **mine)
     assert edited.status_code == 200, edited.content

@@ -52,16 +52,18 @@ async def test_django_asgi_application_wrapped_in_the_asgi_middleware() -> None:
         async with serve(application, lifespan="auto") as url, httpx.AsyncClient() as http:
             sync_answer = await http.get(f"{url}/sync/?q=abc")
             async_answer = await http.get(f"{url}/async/?q=xyz",
-                                          headers={"X-Trace-Id": "wrapped-1"})
+                                          headers={"X-Request-Id": "wrapped-1"})
             posted = await http.post(f"{url}/echo/", json={"question": "q", "token": "t0p"})
     assert sync_answer.status_code == async_answer.status_code == posted.status_code == 200
-    assert async_answer.headers["x-trace-id"] == "wrapped-1"
-    assert kit.signer.verify(async_answer.headers["x-feedback-token"], "wrapped-1").is_ok()  # type: ignore[attr-defined]
+    wrapped = async_answer.headers["x-trace-id"]
+    assert wrapped != "wrapped-1"
+    assert kit.signer.verify(async_answer.headers["x-feedback-token"], wrapped).is_ok()  # type: ignore[attr-defined]
     first = await kit.find_exchange(sync_answer.headers["x-trace-id"])
     assert first is not None
     assert (first.input, first.output) == ("abc", "CBA")  # FeedbackContext in a sync view
-    second = await kit.find_exchange("wrapped-1")
+    second = await kit.find_exchange(wrapped)
     assert second is not None
+    assert second.request_id == "wrapped-1"
     assert second.output == {"answer": "ZYX", "password": "[redacted]"}
     echoed = await kit.find_exchange(posted.headers["x-trace-id"])
     assert echoed is not None

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from feedback_asgi.analytics import feedback_stats
+from feedback_asgi.capture import session_subject
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.types import Exchange
@@ -86,7 +88,7 @@ async def test_thumbs_shorthand_with_token_in_body(kit: FeedbackKit, surface: Su
     assert (item.feedback_type, item.value, item.trace_id) == ("thumbs", -1, TRACE)
 
 
-async def test_chat_shape_uses_the_body_when_no_exchange_was_captured(
+async def test_chat_shape_claims_of_a_token_holder_stay_metadata(
     kit: FeedbackKit, surface: Surface
 ) -> None:
     response = await post(
@@ -99,9 +101,30 @@ async def test_chat_shape_uses_the_body_when_no_exchange_was_captured(
     item = await kit.store.get(response.json()["feedback_id"])
     assert item is not None
     assert item.value == 1
-    assert {k: item.context[k] for k in ("input", "output", "model", "intent", "project")} == {
-        "input": "hi", "output": "hello", "model": "m2", "intent": "greet", "project": "p"
+    # what the client claims about the rated answer never becomes what was rated
+    assert not {"input", "output", "model", "intent", "project"} & item.context.keys()
+    assert {k: item.metadata[k] for k in ("client_input", "client_output", "client_model",
+                                          "client_intent", "client_project")} == {
+        "client_input": "hi", "client_output": "hello", "client_model": "m2",
+        "client_intent": "greet", "client_project": "p",
     }
+    report = await feedback_stats(kit.store, window="1d", by="model")
+    assert [group.key for group in report.groups] == [None]
+
+
+async def test_chat_shape_of_a_server_caller_says_what_was_rated(kit: FeedbackKit) -> None:
+    admin_kit = FeedbackKit.for_testing(admin_token="admin-token-0123456789")
+    surface = build("endpoint", admin_kit)
+    response = await post(
+        surface,
+        {"trace_id": TRACE, "query": "hi", "response": "hello", "model": "m2", "rating": 1},
+        {"Authorization": "Bearer admin-token-0123456789"},
+    )
+    assert response.status_code == 201, response.text
+    item = await admin_kit.store.get(response.json()["feedback_id"])
+    assert item is not None
+    assert (item.context["input"], item.context["model"]) == ("hi", "m2")
+    assert item.metadata["submitter"] == "server"
 
 
 async def test_captured_exchange_wins_over_the_body(kit: FeedbackKit, surface: Surface) -> None:
@@ -193,6 +216,14 @@ def _forged(kit: FeedbackKit) -> str:
     return f"{head}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
 
 
+def _respelled_expiry(kit: FeedbackKit, digit: str) -> str:
+    """The same token with its expiry spelled another way (a leading zero, or a digit
+    that is not ASCII in front): the same number to ``int()``, another text."""
+    parts = token(kit).split(".")
+    parts[2] = digit + parts[2] if digit == "0" else parts[2][:-1] + digit
+    return ".".join(parts)
+
+
 def _other_secret(kit: FeedbackKit) -> str:
     return FeedbackKit.for_testing(secret_key="another-secret-key-of-32-characters!").signer.sign(
         TRACE, "alice"
@@ -206,7 +237,13 @@ def _other_secret(kit: FeedbackKit) -> str:
         pytest.param(_expired, 401, "token_expired", id="expired"),
         pytest.param(_forged, 401, "token_invalid", id="forged"),
         pytest.param(_other_secret, 401, "token_unknown_key", id="other-key"),
-        pytest.param(lambda kit: token(kit)[:-12], 401, "token_invalid", id="truncated"),
+        pytest.param(lambda kit: token(kit)[:-12], 401, "token_malformed", id="truncated"),
+        pytest.param(lambda kit: _respelled_expiry(kit, "\u00b2"), 401, "token_malformed",
+                     id="superscript-digit"),
+        pytest.param(lambda kit: _respelled_expiry(kit, "\u0661"), 401, "token_malformed",
+                     id="arabic-indic-digit"),
+        pytest.param(lambda kit: _respelled_expiry(kit, "0"), 401, "token_malformed",
+                     id="leading-zero"),
         pytest.param(lambda kit: token(kit)[:20], 401, "token_malformed", id="cut-short"),
         pytest.param(lambda kit: token(kit, trace="trace-2"), 403, "token_wrong_trace",
                      id="other-trace"),
@@ -217,8 +254,13 @@ async def test_token_rejections(
     kit: FeedbackKit, surface: Surface, make: Any, status: int, code: str
 ) -> None:
     value = make(kit)
-    headers = {"X-Feedback-Token": value} if value is not None else {}
-    response = await post(surface, {"trace_id": TRACE, "type": "thumbs", "value": 1}, headers)
+    body: dict[str, Any] = {"trace_id": TRACE, "type": "thumbs", "value": 1}
+    headers = {}
+    if value is not None and value.isascii():
+        headers["X-Feedback-Token"] = value
+    elif value is not None:  # a header holds latin-1 at best: the body's token field
+        body["token"] = value
+    response = await post(surface, body, headers)
     assert response.status_code == status, response.text
     assert error_of(response)["code"] == code
     assert await stored(kit) == 0
@@ -377,16 +419,22 @@ async def test_allowed_origins(surface: Surface) -> None:
 
 
 async def test_session_feedback_is_the_callers_own(kit: FeedbackKit, surface: Surface) -> None:
+    def session_token(trace: str, session: str) -> str:
+        return token(kit, trace, subject=session_subject(session))
+
     for trace, session in (("t-a", "sess-a"), ("t-b", "sess-b")):
         await kit.exchanges.put(Exchange(trace_id=trace, session_id=session))
         response = await post(surface, {"trace_id": trace, "type": "thumbs", "value": 1},
-                              {"X-Feedback-Token": token(kit, trace, subject=session)})
+                              {"X-Feedback-Token": session_token(trace, session)})
         assert response.status_code == 201
     async with client(surface.app) as http:
         own = await http.get("/feedback/sessions/sess-a",
-                             headers={"X-Feedback-Token": token(kit, "t-a", subject="sess-a")})
+                             headers={"X-Feedback-Token": session_token("t-a", "sess-a")})
         other = await http.get("/feedback/sessions/sess-b",
-                               headers={"X-Feedback-Token": token(kit, "t-a", subject="sess-a")})
+                               headers={"X-Feedback-Token": session_token("t-a", "sess-a")})
+        # a user id that reads like a session id is no session
+        user = await http.get("/feedback/sessions/sess-a",
+                              headers={"X-Feedback-Token": token(kit, "t-a", "user:sess-a")})
         anonymous = await http.get("/feedback/sessions/sess-a")
         forged = await http.get("/feedback/sessions/sess-a",
                                 headers={"X-Feedback-Token": _forged(kit)})
@@ -395,6 +443,7 @@ async def test_session_feedback_is_the_callers_own(kit: FeedbackKit, surface: Su
     assert [i["context"]["trace_id"] for i in items] == ["t-a"]
     assert other.status_code == 403
     assert error_of(other)["code"] == "forbidden"
+    assert user.status_code == 403
     assert anonymous.status_code == 401
     assert error_of(anonymous)["code"] == "token_missing"
     assert forged.status_code == 401

@@ -9,7 +9,7 @@ import pytest
 
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.storage.stats import StatsQuery
-from feedback_asgi.types import utc_now
+from feedback_asgi.types import Exchange, utc_now
 from tests.endpoint.apps import SURFACES, Surface, build, client, error_of
 
 ADMIN = {"Authorization": "Bearer admin-secret-token-0123456789"}
@@ -56,11 +56,18 @@ async def test_read_routes_need_rights(kit: FeedbackKit, surface: Surface) -> No
             assert admin.status_code == 200, (path, admin.text)
         other = {"X-Feedback-Token": kit.signer.sign("t1", "mallory")}
         assert (await http.get(f"/feedback/{item_id}")).status_code == 401
-        assert (await http.get(f"/feedback/{item_id}", headers=other)).status_code == 403
-        assert (await http.patch(f"/feedback/{item_id}", json={"value": 1}, headers=other)).status_code == 403
-        assert (await http.delete(f"/feedback/{item_id}", headers=other)).status_code == 403
-        other_trace = {"X-Feedback-Token": kit.signer.sign("t2", "alice")}
-        assert (await http.delete(f"/feedback/{item_id}", headers=other_trace)).status_code == 403
+        # another person's item answers as one that does not exist (nothing to learn)
+        unknown = await http.get("/feedback/00000000-0000-8000-8000-000000000000", headers=other)
+        assert unknown.status_code == 404
+        for answer in (
+            await http.get(f"/feedback/{item_id}", headers=other),
+            await http.patch(f"/feedback/{item_id}", json={"value": 1}, headers=other),
+            await http.delete(f"/feedback/{item_id}", headers=other),
+            await http.delete(f"/feedback/{item_id}",
+                              headers={"X-Feedback-Token": kit.signer.sign("t2", "alice")}),
+        ):
+            assert answer.status_code == 404
+            assert answer.json() == unknown.json()
         assert (await http.delete(f"/feedback/{item_id}")).status_code == 401
         assert (await http.get(f"/feedback/{item_id}", headers=ADMIN)).status_code == 200
         assert (await kit.store.get(item_id)) is not None
@@ -214,3 +221,27 @@ def test_fastapi_documents_the_read_routes(kit: FeedbackKit) -> None:
     assert "StatsResponse" in str(stats["responses"]["200"])
     assert "FeedbackPage" in str(paths["/feedback"]["get"]["responses"]["200"])
     assert "TimeseriesResponse" in str(paths["/feedback/stats/timeseries"]["get"]["responses"])
+
+
+async def test_list_and_stats_filter_on_the_correlation_ids(
+    kit: FeedbackKit, surface: Surface
+) -> None:
+    otel = "0af7651916cd43dd8448eb211c80319c"
+    for number, (request_id, trace_of_otel) in enumerate(
+        (("req-a", otel), ("req-b", otel), ("req-a", None))
+    ):
+        await kit.exchanges.put(Exchange(trace_id=f"c{number}", request_id=request_id,
+                                         otel_trace_id=trace_of_otel, model="m"))
+    async with client(surface.app) as http:
+        for number in range(3):
+            await vote(http, surface, kit, f"c{number}", f"u{number}", value=number + 1)
+        listed = await http.get("/feedback/?request_id=req-a", headers=ADMIN)
+        stats = await http.get(f"/feedback/stats?otel_trace_id={otel}&by=model", headers=ADMIN)
+        series = await http.get("/feedback/stats/timeseries?request_id=req-b", headers=ADMIN)
+    assert listed.status_code == 200, listed.text
+    assert sorted(item["context"]["trace_id"] for item in listed.json()["items"]) == ["c0", "c2"]
+    assert stats.status_code == 200, stats.text
+    (group,) = stats.json()["groups"]
+    assert (group["key"], group["total_count"], group["average_rating"]) == ("m", 2, 1.5)
+    assert series.status_code == 200, series.text
+    assert sum(point["total_count"] for point in series.json()["points"]) == 1

@@ -59,7 +59,7 @@ async def test_lengths_and_bodies_on_the_wire(
                             headers={"Content-Type": "application/json"}),
             await http.post("/feedback", json={"type": "text", "value": "\u00e9t\u00e9 \u2603"},
                             headers={"X-Feedback-Token": token}),
-            await http.get("/feedback/nowhere"),
+            await http.get("/feedback/no/such/route"),
         ]
         preflight = await http.options("/feedback", headers={
             "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})

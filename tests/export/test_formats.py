@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from feedback_asgi.export.postgres import postgres_store
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.storage.sql import SqlFeedbackStore
+from feedback_asgi.types import FeedbackItem
 from tests.export import fixtures as fx
 
 
@@ -146,3 +149,24 @@ def test_bad_options_are_refused() -> None:
                 "positive_weight": "3"})
     assert (opts.since, opts.model, opts.include_neutral, opts.positive_weight) == (
         fx.SINCE, "m1", True, 3.0)
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_filters_by_the_clients_and_the_tracing_systems_ids(
+    store: FeedbackStoreProtocol, fast_path: bool
+) -> None:
+    # the items of the fixture set carry neither id; rated answers that do, added here
+    tagged = [
+        FeedbackItem("thumbs", 1, context={"trace_id": f"tagged-{n}", "input": f"q{n}",
+                                           "output": f"a{n}", "request_id": f"req-{n % 2}",
+                                           "otel_trace_id": "0af7651916cd43dd8448eb211c80319c"},
+                     created_at=fx.SINCE + timedelta(minutes=n + 1))
+        for n in range(3)
+    ]
+    assert (await store.save_many(tagged)).is_ok()
+    lines, _ = await _export(store, fast_path, request_id="req-0")
+    assert [json.loads(line)["messages"][0]["content"] for line in lines] == ["q0", "q2"]
+    lines, _ = await _export(store, fast_path, otel_trace_id="0af7651916cd43dd8448eb211c80319c",
+                             request_id="req-1")
+    assert [json.loads(line)["messages"][0]["content"] for line in lines] == ["q1"]
+    assert ExportOptions.from_mapping("finetune", {"request_id": "req-0"}).request_id == "req-0"

@@ -113,7 +113,7 @@ async def test_every_surface_sends_byte_identical_errors() -> None:
                                 headers={"Content-Type": "application/json"}),
                 await http.post(surface.submit, json={"type": "rating", "value": 3}),
                 await http.post(surface.submit, content=b"{}", headers={"Content-Type": "text/plain"}),
-                await http.get("/feedback/unknown"),
+                await http.get("/feedback/unknown/route"),
             ]
         for answer in answers:
             error_of(answer)

@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from feedback_asgi.capture import session_subject, user_subject
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.testing.plugin import issue_token
 
@@ -55,7 +56,12 @@ def test_plugin_in_a_users_project(tmp_path: Path) -> None:
 
 def test_issue_token_verifies_for_its_trace_only() -> None:
     kit = FeedbackKit.for_testing()
-    token = issue_token(kit, "trace-x", "someone")
+    token = issue_token(kit, "trace-x", session_id="someone")
     claims = kit.signer.verify(token, "trace-x").unwrap()
-    assert (claims.trace_id, claims.subject) == ("trace-x", "someone")
+    assert claims.trace_id == "trace-x"
+    assert kit.signer.issued_to(claims, session_subject("someone"))
+    assert not kit.signer.issued_to(claims, user_subject("someone"))
+    assert kit.signer.issued_to(
+        kit.signer.verify(issue_token(kit, "t", user_id="u1"), "t").unwrap(), user_subject("u1"))
+    assert kit.signer.verify(issue_token(kit, "t"), "t").unwrap().anonymous
     assert kit.signer.verify(token, "trace-y").is_err()

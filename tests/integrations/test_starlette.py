@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
+from feedback_asgi.capture import session_subject
 from feedback_asgi.context import FeedbackContext
 from feedback_asgi.integrations.starlette import feedback_routes
 from feedback_asgi.kit import FeedbackKit
@@ -72,7 +73,9 @@ async def test_session_and_user_reach_the_stored_item(kit: FeedbackKit) -> None:
         assert answer.status_code == 200
         trace, token = answer.headers["x-trace-id"], answer.headers["x-feedback-token"]
         # the token is issued to the session (the middleware's choice: session, else user)
-        assert kit.signer.verify(token, trace).unwrap().subject == "sess-123"
+        claims = kit.signer.verify(token, trace).unwrap()
+        assert kit.signer.issued_to(claims, session_subject("sess-123"))
+        assert "sess-123" not in token
         posted = await http.post("/feedback/", json={"trace_id": trace, "type": "thumbs",
                                                       "value": "up"},
                                  headers={"X-Feedback-Token": token})
@@ -116,7 +119,7 @@ async def test_routes_answer_the_same_whether_the_middleware_or_the_mount_serves
     async with client(make_app(kit, serve_endpoint=serve_endpoint)) as http:
         bad = await http.post("/feedback/", content=b"{oops",
                               headers={"Content-Type": "application/json"})
-        missing = await http.get("/feedback/nope")
+        missing = await http.get("/feedback/no/such/route")
     assert bad.status_code == 400
     assert error_of(bad)["code"] == "invalid_json"
     assert missing.status_code == 404

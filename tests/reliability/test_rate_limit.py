@@ -74,18 +74,40 @@ async def _stored(kit: FeedbackKit) -> int:
 
 
 @pytest.mark.parametrize("surface_name", SURFACES)
-async def test_past_the_limit_429_with_retry_after_per_subject(surface_name: str) -> None:
+async def test_past_the_limit_429_with_retry_after_per_subject_and_address(
+    surface_name: str,
+) -> None:
     kit = FeedbackKit.for_testing(rate_limit_per_minute=2)
     surface = build(surface_name, kit)
-    async with _client(surface.app) as http:
+    async with _client(surface.app, "10.0.0.1") as http:
         answers = [await _post(http, surface.submit, kit, f"t{i}") for i in range(3)]
-        bob = await _post(http, surface.submit, kit, "t-bob", subject="bob")
+        bob_here = await _post(http, surface.submit, kit, "t-bob", subject="bob")
+    async with _client(surface.app, "10.0.0.2") as elsewhere:
+        alice_elsewhere = await _post(elsewhere, surface.submit, kit, "t-a2")
+        carol = await _post(elsewhere, surface.submit, kit, "t-carol", subject="carol")
     assert [a.status_code for a in answers] == [201, 201, 429]
     refused = answers[2]
     assert error_of(refused)["code"] == "rate_limited"
     assert 1 <= int(refused.headers["retry-after"]) <= 30
-    assert bob.status_code == 201  # same address, another token subject: its own bucket
+    assert bob_here.status_code == 429  # another subject, the same address: both count
+    assert alice_elsewhere.status_code == 429  # the same subject on another address
+    assert carol.status_code == 201
     assert await _stored(kit) == 3
+
+
+async def test_rotating_subjects_stays_within_the_address_limit() -> None:
+    # an unsigned session cookie lets a client mint subjects: 20 of them, one address
+    kit = FeedbackKit.for_testing(rate_limit_per_minute=5, session_cookie="sid")
+    surface = build("endpoint", kit)
+    async with _client(surface.app, "10.0.0.9") as http:
+        answers = [
+            await _post(http, "/feedback", kit, "t-victim", subject=f"session:forged-{n}")
+            for n in range(20)
+        ]
+    assert [a.status_code for a in answers].count(201) == 5
+    assert {a.status_code for a in answers[5:]} == {429}
+    assert isinstance(kit.store, MemoryFeedbackStore)
+    assert len(await kit.store.find_by_trace("t-victim")) == 5
 
 
 async def test_without_a_subject_the_client_address_is_the_key() -> None:
@@ -100,7 +122,7 @@ async def test_without_a_subject_the_client_address_is_the_key() -> None:
     async with _client(surface.app, "10.0.0.2") as other:
         forged = await other.post("/feedback", json={"trace_id": "t4", "type": "thumbs",
                                                      "value": 1},
-                                  headers={"X-Feedback-Token": "v1.x.1.t4.Ym9i.forged"})
+                                  headers={"X-Feedback-Token": "v2.12345678.1.t4.Ym9i.forged"})
     assert forged.status_code == 429
     assert await _stored(kit) == 2
 

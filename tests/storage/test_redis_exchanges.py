@@ -31,6 +31,8 @@ async def test_round_trip_keeps_every_field(store: RedisExchangeStore) -> None:
         "trace-1",
         session_id="s",
         user_id="u",
+        request_id="req-1",
+        otel_trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
         model="gpt-x",
         provider="p",
         input={"prompt": "héllo ☃", "n": [1, 2]},
@@ -50,12 +52,18 @@ async def test_unknown_trace_is_none(store: RedisExchangeStore) -> None:
     assert await store.get("nope") is None
 
 
-async def test_put_overwrites(store: RedisExchangeStore) -> None:
-    await store.put(Exchange("t", output="one"))
-    await store.put(Exchange("t", output="two"))
+async def test_a_stored_exchange_is_never_overwritten(store: RedisExchangeStore) -> None:
+    assert await store.put(Exchange("t", output="one")) is True
+    assert await store.put(Exchange("t", output="two")) is True  # kept: nothing to retry
+    assert await store.put_many([(Exchange("t", output="three"), None),
+                                 (Exchange("t2", output="other"), None)]) is True
     got = await store.get("t")
     assert got is not None
-    assert got.output == "two"
+    assert got.output == "one"
+    second = await store.get("t2")
+    assert second is not None
+    assert second.output == "other"
+    assert store.duplicates == 2
 
 
 async def test_bytes_bodies_are_stored_as_text(store: RedisExchangeStore) -> None:

@@ -152,6 +152,26 @@ async def test_hand_computed_totals_filters_and_edges(store: Any) -> None:
     assert summary.count_by_type == {"rating": 1, "text": 1, "thumbs": 2}
 
 
+async def test_filters_on_the_clients_and_the_tracing_systems_ids(store: Any) -> None:
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    items = [
+        item("rating", 4, 1.5, model="a", otel_trace_id=trace, request_id="r1"),
+        item("rating", 2, 3.5, model="a", otel_trace_id=trace, request_id="r2"),
+        item("thumbs", 1, 4.5, model="b", otel_trace_id=trace),  # whole hours: no rollup
+        item("rating", 5, 5.5, model="a", request_id="r1"),
+        item("rating", 1, 6.5, model="b"),
+    ]
+    assert (await store.save_many(items)).is_ok()
+    by_model = await store.stats(StatsQuery(at(1), at(9.5), by="model",
+                                            filters={"otel_trace_id": trace}))
+    assert [(g.key, g.total_count, g.rating_sum) for g in by_model] == [
+        ("a", 2, 6.0), ("b", 1, 0.0)]
+    (request,) = await store.stats(StatsQuery(at(1), at(9.5), filters={"request_id": "r1"}))
+    assert (request.total_count, request.rating_sum) == (2, 9.0)
+    with pytest.raises(ValueError, match="cannot group by"):
+        StatsQuery(at(1), at(9.5), by="request_id")
+
+
 async def test_hand_computed_time_series(store: Any) -> None:
     await save_fixture(store)
     hourly = await store.stats(StatsQuery(at(1), at(9.5), interval="hour", unique=True))
@@ -289,8 +309,12 @@ async def test_migration_and_lazy_creation_backfill_existing_rows(tmp_path: Any)
         raw = SqlFeedbackStore(url, config=FeedbackConfig(create_tables=False))
         engine = await raw.read_engine()
         async with engine.begin() as conn:
+            # rows as that version wrote them: without the columns of later migrations
             await conn.execute(ai_feedback.insert(), [
-                item_to_row(one, root_id=one.id, is_live=True) for one in first
+                {key: value for key, value in item_to_row(one, root_id=one.id,
+                                                          is_live=True).items()
+                 if key not in ("request_id", "otel_trace_id")}
+                for one in first
             ])
         await raw.close()
         if how == "migration":

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -223,11 +224,24 @@ async def test_exchange_store_expires_entries() -> None:
     await store.close()
 
 
-async def test_putting_the_same_trace_again_replaces_it() -> None:
-    store = MemoryExchangeStore()
+async def test_a_stored_exchange_is_never_overwritten() -> None:
+    store = MemoryExchangeStore(default_ttl=60)
     await store.put(Exchange(trace_id="t", output="first"))
+    await store.put(Exchange(trace_id="t", output="second"))
+    store.put_nowait(Exchange(trace_id="t", output="third"))
+    found = await store.get("t")
+    assert found is not None
+    assert found.output == "first"
+    assert len(store) == 1
+    assert store.duplicates == 2
+
+
+async def test_an_expired_exchange_may_be_written_again() -> None:
+    store = MemoryExchangeStore()
+    await store.put(Exchange(trace_id="t", output="first"), ttl=0.01)
+    await asyncio.sleep(0.02)
     await store.put(Exchange(trace_id="t", output="second"))
     found = await store.get("t")
     assert found is not None
     assert found.output == "second"
-    assert len(store) == 1
+    assert store.duplicates == 0

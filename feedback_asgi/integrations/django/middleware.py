@@ -34,6 +34,7 @@ from feedback_asgi.capture import (
     bind_capture,
     new_trace_id,
     trace_id_from_traceparent,
+    trusted_identity,
     unbind_capture,
     valid_id,
 )
@@ -54,9 +55,17 @@ def session_digest(session_key: str) -> str:
 
 
 def _session_id(request: HttpRequest) -> str | None:
+    """The digest of the request's session key, once Django has checked that it exists.
+
+    Before the session is loaded, ``session_key`` is whatever the cookie says (a client can
+    send any value); loading it (the view, or ``AuthenticationMiddleware`` resolving the
+    user) resets an unknown key to ``None``. An unloaded session is no identity: loading it
+    here would cost a query per request.
+    """
     session = getattr(request, "session", None)
-    # session_key is the cookie's value: reading it does not load the session data
-    key = getattr(session, "session_key", None) if session is not None else None
+    if session is None or not hasattr(session, "_session_cache"):
+        return None
+    key = getattr(session, "session_key", None)
     return session_digest(key) if isinstance(key, str) and key else None
 
 
@@ -78,6 +87,14 @@ def _loaded_user(request: HttpRequest) -> tuple[bool, Any]:
     from django.utils.functional import empty
 
     return (False, None) if wrapped is empty else (True, wrapped)
+
+
+def _trusted_header(meta: Any, name: bytes | None) -> str | None:
+    """The value of a header the configuration says a trusted proxy sets, if valid."""
+    if name is None:
+        return None
+    value = meta.get("HTTP_" + name.decode("latin-1").upper().replace("-", "_"))
+    return trusted_identity(value.encode("latin-1", "replace")) if value else None
 
 
 def _json_or_text(content_type: str) -> bool:
@@ -137,7 +154,7 @@ class FeedbackMiddleware:
         loaded, user = _loaded_user(request)
         if not loaded:
             user = getattr(request, "user", None)
-        return self._respond(kit, capture, response, user)
+        return self._respond(kit, capture, request, response, user)
 
     async def __acall__(self, request: HttpRequest) -> Any:
         kit, capture = self._begin(request)
@@ -157,7 +174,7 @@ class FeedbackMiddleware:
                 user = await request.auser()
             except Exception as exc:
                 kit.errors.record("django_user", exc)
-        return self._respond(kit, capture, response, user)
+        return self._respond(kit, capture, request, response, user)
 
     # request
 
@@ -184,29 +201,22 @@ class FeedbackMiddleware:
         path: str,
     ) -> ExchangeCapture:
         meta = request.META
-        trace_id = None
-        for key in ("HTTP_X_TRACE_ID", "HTTP_X_REQUEST_ID"):
+        # the response id is always ours; the client's ids are kept for correlation only
+        capture = ExchangeCapture(new_trace_id(), settings_, kit.signer, method=method, path=path)
+        for key in ("HTTP_X_REQUEST_ID", "HTTP_X_TRACE_ID"):
             incoming = meta.get(key)
             if incoming is not None:
                 if valid_id(incoming.encode("latin-1", "replace")):
-                    trace_id = incoming
+                    capture.request_id = incoming
                     break
-                kit.errors.record("invalid incoming trace id replaced")
-        if trace_id is None and "HTTP_TRACEPARENT" in meta:
-            trace_id = trace_id_from_traceparent(meta["HTTP_TRACEPARENT"].encode("latin-1", "replace"))
-        capture = ExchangeCapture(trace_id or new_trace_id(), settings_, kit.signer,
-                                  method=method, path=path)
+                kit.errors.record("invalid incoming request id ignored")
+        if "HTTP_TRACEPARENT" in meta:
+            capture.otel_trace_id = trace_id_from_traceparent(
+                meta["HTTP_TRACEPARENT"].encode("latin-1", "replace"))
         if settings_.capture_metadata:
             capture.request_headers = cast("Sequence[tuple[bytes, bytes]]", _MetaHeaders(meta))
-        header_session = meta.get("HTTP_X_SESSION_ID")
-        if header_session is not None and valid_id(header_session.encode("latin-1", "replace")):
-            capture.session_id = header_session
-        else:
-            capture.session_id = _session_id(request)
-        if settings_.trusted_user_header is not None:
-            name = "HTTP_" + settings_.trusted_user_header.decode().upper().replace("-", "_")
-            if meta.get(name):
-                capture.user_id = meta[name]
+        capture.session_id = _trusted_header(meta, settings_.trusted_session_header)
+        capture.user_id = _trusted_header(meta, settings_.trusted_user_header)
         content_type = meta.get("CONTENT_TYPE")
         if content_type:
             capture.content_type = content_type
@@ -251,10 +261,22 @@ class FeedbackMiddleware:
     # response
 
     def _respond(
-        self, kit: FeedbackKit, capture: ExchangeCapture, response: HttpResponseBase, user: Any
+        self, kit: FeedbackKit, capture: ExchangeCapture, request: HttpRequest,
+        response: HttpResponseBase, user: Any,
     ) -> HttpResponseBase:
         try:
-            self._tag(capture, response, user)
+            # after the view, and after resolving the user (which loads the session when
+            # AuthenticationMiddleware is on): only a loaded session is a checked one
+            user_id = _user_id(user)
+            if user_id is not None and capture.user_id is None:
+                capture.user_id = user_id
+            session_id = _session_id(request)
+            if session_id is not None:
+                capture.session_id = session_id
+        except Exception as exc:  # the database behind the session or user failed
+            kit.errors.record("django_identity", exc)
+        try:
+            self._tag(capture, response)
             # Django calls these at response.close(): after the last chunk was sent
             closers: list[Callable[[], None]] = getattr(response, "_resource_closers")  # noqa: B009
             closers.append(partial(self._complete, kit, capture))
@@ -262,10 +284,7 @@ class FeedbackMiddleware:
             kit.errors.record("response_headers", exc)
         return response
 
-    def _tag(self, capture: ExchangeCapture, response: HttpResponseBase, user: Any) -> None:
-        user_id = _user_id(user)
-        if user_id is not None and capture.user_id is None:
-            capture.user_id = user_id
+    def _tag(self, capture: ExchangeCapture, response: HttpResponseBase) -> None:
         capture.status = response.status_code
         settings_ = capture.settings
         content_type = response.get("Content-Type")

@@ -61,6 +61,8 @@ class AiFeedback(models.Model):
     value: models.JSONField[Any, Any] = models.JSONField(null=True, blank=True)
     context: models.JSONField[Any, Any] = models.JSONField(default=dict)
     meta: models.JSONField[Any, Any] = models.JSONField("metadata", db_column="metadata", default=dict)
+    request_id: _Correlation = _correlation("request id")
+    otel_trace_id: _Correlation = _correlation("OpenTelemetry trace id")
 
     class Meta:
         db_table = "ai_feedback"
@@ -77,6 +79,10 @@ class AiFeedback(models.Model):
             models.Index(fields=["kind", "created_at", "id"], name="ix_ai_feedback_kind"),
             models.Index(fields=["model", "created_at", "id"], name="ix_ai_feedback_model"),
             models.Index(fields=["user_id", "created_at", "id"], name="ix_ai_feedback_user_id"),
+            models.Index(fields=["request_id", "created_at", "id"],
+                         name="ix_ai_feedback_request_id"),
+            models.Index(fields=["otel_trace_id", "created_at", "id"],
+                         name="ix_ai_feedback_otel_trace_id"),
             models.Index(fields=["root_id"], name="ix_ai_feedback_root_id"),
             models.Index(
                 fields=["created_at"],

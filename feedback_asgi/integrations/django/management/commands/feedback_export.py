@@ -1,8 +1,12 @@
 """``manage.py feedback_export KIND``: the same export, options and lines as ``feedback-asgi export``.
 
     manage.py feedback_export finetune|preferences|kto|labels [--format openai] [--since T]
-        [--until T] [--model M] [--intent I] [--project P] [--include-neutral]
+        [--until T] [--model M] [--intent I] [--project P] [--request-id R]
+        [--otel-trace-id T] [--include-neutral]
         [--positive-weight W] [--negative-weight W] [--out FILE]
+
+Bad options (a time outside 1970-01-01..9999-01-01 UTC, a filter no item can match) are a
+``CommandError`` with exit status 2; an unreachable database, status 1.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class Command(BaseCommand):
         parser.add_argument("--model")
         parser.add_argument("--intent")
         parser.add_argument("--project")
+        parser.add_argument("--request-id", help="only responses to this client request id")
+        parser.add_argument("--otel-trace-id",
+                            help="only responses within this OpenTelemetry trace")
         parser.add_argument("--include-neutral", action="store_true")
         parser.add_argument("--positive-weight", type=float, default=2.0)
         parser.add_argument("--negative-weight", type=float, default=0.5)
@@ -50,14 +57,15 @@ class Command(BaseCommand):
                 kind=options["kind"], format=options["format"],
                 since=parse_moment(options["since"]), until=parse_moment(options["until"]),
                 model=options["model"], intent=options["intent"], project=options["project"],
+                request_id=options["request_id"], otel_trace_id=options["otel_trace_id"],
                 include_neutral=options["include_neutral"],
                 positive_weight=options["positive_weight"],
                 negative_weight=options["negative_weight"],
             ).resolved()
         except FeedbackValidationError as exc:
-            raise CommandError(exc.message) from None
+            raise CommandError(exc.message, returncode=2) from None
         except ValueError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(str(exc), returncode=2) from None
         kit = build_kit()
 
         async def run(write: Any) -> ExportReport:
