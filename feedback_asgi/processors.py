@@ -31,7 +31,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.exceptions import FeedbackValidationError
 from feedback_asgi.result import Err, Ok, Result
-from feedback_asgi.types import FeedbackKind, FeedbackType, normalize_kind
+from feedback_asgi.types import FeedbackKind, FeedbackType, normalize_kind, string_problem
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -106,17 +106,6 @@ def _type_name(value: object) -> str:
 # shared checks
 
 _MAX_INT_BITS = 14_000  # about the 4,300 digits Python will convert to text
-
-
-def string_problem(value: str) -> str | None:
-    """What makes a string unstorable (databases refuse NUL and lone surrogates), or ``None``."""
-    if "\x00" in value:
-        return "must not contain NUL characters"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "must be valid Unicode (no lone surrogates)"
-    return None
 
 
 def json_problem(

@@ -23,6 +23,7 @@ __all__ = [
     "FeedbackSummary",
     "FeedbackType",
     "normalize_kind",
+    "string_problem",
     "utc_now",
 ]
 
@@ -86,6 +87,17 @@ def normalize_kind(kind: FeedbackKind) -> FeedbackKind:
             "(at most 32, starting with a letter)"
         )
     return kind
+
+
+def string_problem(value: str) -> str | None:
+    """What makes a string unstorable (databases refuse NUL and lone surrogates), or ``None``."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode (no lone surrogates)"
+    return None
 
 
 def utc_now() -> datetime:

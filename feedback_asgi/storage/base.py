@@ -35,7 +35,14 @@ from typing import Protocol, runtime_checkable
 
 from feedback_asgi.exceptions import FeedbackError, FeedbackValidationError
 from feedback_asgi.result import Result
-from feedback_asgi.types import Exchange, FeedbackItem, FeedbackKind, FeedbackSummary, utc_now
+from feedback_asgi.types import (
+    Exchange,
+    FeedbackItem,
+    FeedbackKind,
+    FeedbackSummary,
+    string_problem,
+    utc_now,
+)
 
 __all__ = [
     "EARLIEST_TIME",
@@ -217,13 +224,7 @@ def key_problem(value: str) -> str | None:
         return "must not be empty"
     if len(value) > MAX_KEY_LENGTH:
         return f"must be at most {MAX_KEY_LENGTH} characters"
-    if "\x00" in value:
-        return "must not contain NUL characters"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "must be valid Unicode (no lone surrogates)"
-    return None
+    return string_problem(value)
 
 
 def window_bounds(
