@@ -28,6 +28,8 @@ class TcpProxy:
         self._held: set[asyncio.StreamWriter] = set()
         self._cut = False
         self._silent = False
+        self._closed = False
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> TcpProxy:
         """Listen on a free loopback port (see :attr:`port`)."""
@@ -48,23 +50,36 @@ class TcpProxy:
             writer.close()
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        if self._cut:
-            client_w.close()
-            return
-        if self._silent:
-            await self._hold(client_r, client_w)
-            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        server_w: asyncio.StreamWriter | None = None
         try:
-            server_r, server_w = await asyncio.open_connection(self.target_host, self.target_port)
-        except OSError:
-            client_w.close()
-            return
-        self.connections += 1
-        self._open.update((client_w, server_w))
-        try:
+            if self._cut or self._closed:
+                return
+            if self._silent:
+                await self._hold(client_r, client_w)
+                return
+            try:
+                server_r, server_w = await asyncio.open_connection(
+                    self.target_host, self.target_port)
+            except OSError:
+                return
+            if self._cut or self._closed:  # cut while connecting: drop this one too
+                return
+            self.connections += 1
+            self._open.update((client_w, server_w))
             await asyncio.gather(self._pipe(client_r, server_w), self._pipe(server_r, client_w))
         finally:
-            self._open.difference_update((client_w, server_w))
+            # every socket of this connection is closed when the handler ends, cancelled
+            # by close() included: none is left for the garbage collector to find open
+            for writer in (client_w, server_w):
+                if writer is not None:
+                    self._open.discard(writer)
+                    with contextlib.suppress(Exception):
+                        writer.transport.abort()
+            if task is not None:
+                self._handlers.discard(task)
 
     async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._held.add(writer)
@@ -93,6 +108,8 @@ class TcpProxy:
         """Let traffic through again (after :meth:`cut` or :meth:`silence`)."""
         self._cut = False
         self._silent = False
+        self._closed = False
+        self._handlers: set[asyncio.Task[None]] = set()
         self._drop_held()
 
     def _drop_held(self) -> None:
@@ -102,9 +119,16 @@ class TcpProxy:
         self._held.clear()
 
     async def close(self) -> None:
-        """Stop listening and drop every connection."""
+        """Stop listening, drop every connection and end every handler (so no socket,
+        to the target or the client, outlives the proxy)."""
+        self._closed = True
         self.cut()
         self._drop_held()
         if self._server is not None:
             self._server.close()
+        handlers = list(self._handlers)
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
