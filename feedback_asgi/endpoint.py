@@ -72,7 +72,7 @@ __all__ = ["FeedbackEndpoint", "create_feedback_endpoint", "respond", "route_pat
 logger = logging.getLogger("feedback_asgi")
 
 RETRY_AFTER_SECONDS = 5
-STORAGE_GRACE_SECONDS = 0.5
+STORAGE_GRACE_SECONDS = 1.0
 """A post's storage work (rate limit, exchange lookup, save) must be done within
 ``connect_timeout_seconds`` plus this from its arrival, else it is answered 503."""
 EXCHANGE_SETTLE_SECONDS = 2.0

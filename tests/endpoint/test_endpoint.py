@@ -474,3 +474,14 @@ async def test_health(kit: FeedbackKit, surface: Surface) -> None:
     body = detailed.json()
     assert body["healthy"] is True
     assert body["database"]["reachable"] is True
+
+
+async def test_options_lists_every_method_served_there(surface: Surface) -> None:
+    async with client(surface.app) as http:
+        answer = await http.options(surface.submit)
+        wrong = await http.put(surface.submit, json={})
+    assert answer.status_code == 204
+    assert {part.strip() for part in answer.headers["allow"].split(",")} == {
+        "GET", "HEAD", "POST", "OPTIONS"}
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == answer.headers["allow"]

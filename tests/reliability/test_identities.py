@@ -1,5 +1,5 @@
-"""Tried as an attacker would, through a real uvicorn server, on PostgreSQL with Redis: the app
-of the README (FastAPI, SessionMiddleware, the middleware and the router). Identities come
+"""Tried as an attacker would, through a real uvicorn server, on PostgreSQL, MariaDB and SQLite
+with Redis: the app of the README (FastAPI, SessionMiddleware, the middleware and the router). Identities come
 from the server, the id a token is signed for is minted per response, a stored exchange is
 never replaced, and nobody reads, edits or retracts what another person sent."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from feedback_asgi.idempotency import vote_slot_id
 from feedback_asgi.integrations.fastapi import feedback_router
 from tests.asgi.harness import serve
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.redis]
 
 SECRET = "identity-tests-secret-key-0123456789abcdef"
 ADMIN = "identity-tests-admin-token-0123456789"
@@ -51,10 +52,18 @@ def build_app(kit: FeedbackKit) -> FastAPI:
     return app
 
 
+@pytest.fixture(params=["postgres", "mysql", "sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'identities.db'}"
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
 @pytest.fixture
-async def kit(postgres_url: str, redis_url: str, redis_prefix: str) -> AsyncIterator[FeedbackKit]:
+async def kit(database_url: str, redis_url: str, redis_prefix: str) -> AsyncIterator[FeedbackKit]:
     kit = FeedbackKit(FeedbackConfig(
-        database_url=postgres_url, redis_url=redis_url, redis_key_prefix=redis_prefix,
+        database_url=database_url, redis_url=redis_url, redis_key_prefix=redis_prefix,
         secret_key=SECRET, admin_token=ADMIN, rate_limit_per_minute=5, session_cookie="sid",
     ))
     try:
