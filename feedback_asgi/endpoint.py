@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from feedback_asgi import export_route, read_routes
-from feedback_asgi.access import SERVER_SUBMITTER, is_admin, submitter_of
+from feedback_asgi.access import SERVER_SUBMITTER, bearer_is_admin, is_admin, submitter_of
 from feedback_asgi.assets import WIDGET_PATH, asset_reply
 from feedback_asgi.capture import session_subject
 from feedback_asgi.dashboard import routes as dashboard
@@ -172,16 +171,6 @@ def _preflight(kit: FeedbackKit, scope: Mapping[str, Any], methods: tuple[str, .
 
 def _token_error(error: TokenError) -> HttpError:
     return HttpError(error.http_status, error.value, error.message)
-
-
-def _bearer_is_admin(kit: FeedbackKit, scope: Mapping[str, Any]) -> bool:
-    admin = kit.config.admin_token
-    value = header(scope, b"authorization")
-    if admin is None or value is None or value[:7].lower() != "bearer ":
-        return False
-    return hmac.compare_digest(
-        value[7:].strip().encode("latin-1"), admin.get_secret_value().encode()
-    )
 
 
 def _claims(kit: FeedbackKit, token: str | None, trace_id: str | None) -> TokenClaims:
@@ -360,7 +349,7 @@ async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> R
 async def _session_feedback(
     kit: FeedbackKit, scope: Mapping[str, Any], session_id: str
 ) -> Reply:
-    if not _bearer_is_admin(kit, scope):
+    if not bearer_is_admin(kit, scope):
         token = header(scope, b"x-feedback-token")
         if token is not None:
             claims = _claims(kit, token, None)
