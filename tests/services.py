@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +113,16 @@ async def delete_redis_prefix(prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+def database_url_for(request: pytest.FixtureRequest, tmp_path: Path | None = None) -> str:
+    """The feedback database of the fixture's backend (``request.param``): ``memory``, ``sqlite``
+    (a file in ``tmp_path``), or a private ``postgres`` / ``mysql`` (MariaDB) database."""
+    backend = request.param
+    if backend == "memory":
+        return "memory://"
+    if backend == "sqlite":
+        assert tmp_path is not None, "a SQLite database needs tmp_path"
+        return f"sqlite+aiosqlite:///{tmp_path / 'feedback.db'}"
+    url: str = request.getfixturevalue(f"{backend}_url")
+    return url

@@ -16,6 +16,7 @@ from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.endpoint import create_feedback_endpoint
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.types import FeedbackItem
+from tests import services
 from tests.endpoint.apps import SURFACES, build, client, error_of
 
 ADMIN_TOKEN = "hostile-params-admin-token-0123456789"
@@ -38,20 +39,9 @@ def _kit(url: str, **settings: Any) -> FeedbackKit:
 BACKENDS = ["memory", "sqlite", "postgres", "mysql"]
 
 
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Where ``request.param`` keeps feedback: memory, a SQLite file, a fresh PostgreSQL or
-    MariaDB database."""
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'feedback.db'}"
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return url
-
-
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return backend_url(request, tmp_path)
+    return services.database_url_for(request, tmp_path)
 
 
 @pytest.fixture

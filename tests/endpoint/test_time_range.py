@@ -17,8 +17,9 @@ from feedback_asgi.export import ExportOptions
 from feedback_asgi.integrations.fastapi import feedback_router
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.storage.base import EARLIEST_TIME, LATEST_TIME, check_time, window_bounds
+from tests import services
 from tests.endpoint.apps import client, error_of
-from tests.endpoint.test_hostile_params import ADMIN, BACKENDS, _kit, backend_url
+from tests.endpoint.test_hostile_params import ADMIN, BACKENDS, _kit
 
 TOO_EARLY = ["0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "1970-01-01T00:00:00+01:00"]
 TOO_LATE = ["9999-12-31T00:00:00Z", "9999-12-31T23:00:00-05:00", "9999-01-01T00:00:00-00:01"]
@@ -36,7 +37,7 @@ TIME_ROUTES = [
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return backend_url(request, tmp_path)
+    return services.database_url_for(request, tmp_path)
 
 
 @pytest.fixture

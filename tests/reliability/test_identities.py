@@ -20,6 +20,7 @@ from feedback_asgi.analytics import feedback_stats
 from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.idempotency import vote_slot_id
 from feedback_asgi.integrations.fastapi import feedback_router
+from tests import services
 from tests.asgi.harness import serve
 
 pytestmark = [pytest.mark.redis]
@@ -54,10 +55,7 @@ def build_app(kit: FeedbackKit) -> FastAPI:
 
 @pytest.fixture(params=["postgres", "mysql", "sqlite"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'identities.db'}"
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return url
+    return services.database_url_for(request, tmp_path)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from feedback_asgi.exceptions import StorageUnavailableError
 from feedback_asgi.result import Err, Ok
 from feedback_asgi.storage.sql import SqlFeedbackStore
 from feedback_asgi.types import FeedbackItem
+from tests import services
 from tests.tcp_proxy import TcpProxy
 
 TIMEOUT = 0.5
@@ -35,8 +36,7 @@ SLACK = 0.3
 @pytest.fixture(params=["postgres", "mysql"])
 def live_url(request: pytest.FixtureRequest) -> str:
     """A private database on PostgreSQL or MariaDB."""
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return url
+    return services.database_url_for(request)
 
 
 @contextlib.asynccontextmanager

@@ -16,6 +16,7 @@ from feedback_asgi.exceptions import StorageUnavailableError
 from feedback_asgi.result import Err, Ok
 from feedback_asgi.storage.sql import SqlFeedbackStore
 from feedback_asgi.types import FeedbackItem
+from tests import services
 from tests.tcp_proxy import TcpProxy
 
 TIMEOUT = 0.5
@@ -57,8 +58,7 @@ def dead_port(request: pytest.FixtureRequest) -> int:
 @pytest.fixture(params=["postgres", "mysql"])
 def live_url(request: pytest.FixtureRequest) -> str:
     """A private database on PostgreSQL or MariaDB."""
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return url
+    return services.database_url_for(request)
 
 
 def _unavailable(result: object) -> bool:

@@ -19,6 +19,7 @@ from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.sql import SqlFeedbackStore, normalize_database_url
 from feedback_asgi.storage.sql_schema import TABLE_NAME, ai_feedback, item_to_row
 from feedback_asgi.types import FeedbackItem
+from tests import services
 
 BACKENDS = ["sqlite", "postgres", "mysql"]
 
@@ -26,10 +27,7 @@ BACKENDS = ["sqlite", "postgres", "mysql"]
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return url
+    return services.database_url_for(request, tmp_path)
 
 
 @pytest.fixture
