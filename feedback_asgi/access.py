@@ -42,6 +42,7 @@ __all__ = [
     "item_access",
     "require_admin",
     "submitter_of",
+    "verified_claims",
 ]
 
 logger = logging.getLogger("feedback_asgi")
@@ -143,9 +144,15 @@ async def item_access(kit: FeedbackKit, scope: Mapping[str, Any], token: str | N
         return ItemAccess("admin")
     if token is None:
         raise _denied(scope)
-    match kit.signer.verify(token):
+    return ItemAccess("owner", verified_claims(kit, token))
+
+
+def verified_claims(kit: FeedbackKit, token: str | None, trace_id: str | None = None) -> TokenClaims:
+    """The claims of a valid ``token`` (issued for ``trace_id`` when given), else the token
+    error as an :class:`HttpError` (401, or 403 for another trace)."""
+    match kit.signer.verify(token, trace_id):
         case Ok(claims):
-            return ItemAccess("owner", claims)
+            return claims
         case Err(error):
             raise HttpError(error.http_status, error.value, error.message)
     raise AssertionError("unreachable")  # pragma: no cover

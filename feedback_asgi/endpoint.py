@@ -27,7 +27,13 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from feedback_asgi import export_route, read_routes
-from feedback_asgi.access import SERVER_SUBMITTER, bearer_is_admin, is_admin, submitter_of
+from feedback_asgi.access import (
+    SERVER_SUBMITTER,
+    bearer_is_admin,
+    is_admin,
+    submitter_of,
+    verified_claims,
+)
 from feedback_asgi.assets import WIDGET_PATH, asset_reply
 from feedback_asgi.capture import session_subject
 from feedback_asgi.dashboard import routes as dashboard
@@ -60,7 +66,7 @@ from feedback_asgi.middleware import session_id_from_scope
 from feedback_asgi.ratelimit import check_rate_limit
 from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.submission import CLIENT_CONTEXT_PREFIX, Submission, parse_submission
-from feedback_asgi.tokens import TokenClaims, TokenError
+from feedback_asgi.tokens import TokenClaims
 from feedback_asgi.types import Exchange, FeedbackItem
 
 if TYPE_CHECKING:
@@ -164,22 +170,6 @@ def _preflight(kit: FeedbackKit, scope: Mapping[str, Any], methods: tuple[str, .
             (b"access-control-max-age", b"600"),
         ),
     )
-
-
-# credentials
-
-
-def _token_error(error: TokenError) -> HttpError:
-    return HttpError(error.http_status, error.value, error.message)
-
-
-def _claims(kit: FeedbackKit, token: str | None, trace_id: str | None) -> TokenClaims:
-    match kit.signer.verify(token, trace_id):
-        case Ok(claims):
-            return claims
-        case Err(error):
-            raise _token_error(error)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # POST /
@@ -288,7 +278,7 @@ async def _submit(kit: FeedbackKit, scope: Mapping[str, Any], receive: Any) -> R
                              key_id=signer.signing_key_id)
         submitter = SERVER_SUBMITTER
     else:
-        claims = _claims(kit, token, submission.trace_id)
+        claims = verified_claims(kit, token, submission.trace_id)
         submitter = submitter_of(claims)
     trace_id = claims.trace_id
     metadata = _metadata(submission)
@@ -352,7 +342,7 @@ async def _session_feedback(
     if not bearer_is_admin(kit, scope):
         token = header(scope, b"x-feedback-token")
         if token is not None:
-            claims = _claims(kit, token, None)
+            claims = verified_claims(kit, token)
             if not kit.signer.issued_to(claims, session_subject(session_id)):
                 raise HttpError(403, "forbidden", "this token was not issued to that session")
         elif session_id_from_scope(scope) != session_id:
