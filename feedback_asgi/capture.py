@@ -45,10 +45,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CAPTURE_SCOPE_KEY",
+    "EXPOSED_HEADERS",
     "BodyTee",
     "CaptureSettings",
     "ExchangeCapture",
     "current_capture",
+    "is_answer",
+    "merge_expose_headers",
     "new_trace_id",
     "session_subject",
     "trace_id_from_traceparent",
@@ -85,6 +88,34 @@ def trusted_identity(value: bytes) -> str | None:
     (inner spaces allowed), else ``None``."""
     value = value.strip()
     return value.decode("latin-1") if _IDENTITY.fullmatch(value) else None
+
+
+_NOT_ANSWERS = frozenset({204, 205, 206})
+EXPOSED_HEADERS = ("X-Trace-Id", "X-Feedback-Token")
+"""The response headers a cross-origin page must be allowed to read."""
+
+
+def is_answer(status: int) -> bool:
+    """Whether a response with ``status`` can be an answer worth rating: a 2xx with content.
+
+    Redirects, 304s, the router's 404/405, a handler's own errors, 204 No Content,
+    205 Reset Content and 206 Partial Content are not captured and get no token.
+    """
+    return 200 <= status < 300 and status not in _NOT_ANSWERS
+
+
+def merge_expose_headers(value: bytes | None) -> bytes:
+    """``Access-Control-Expose-Headers`` with :data:`EXPOSED_HEADERS` added to ``value``
+    (the app's own, if any). Only for a CORS response: one carrying
+    ``Access-Control-Allow-Origin``."""
+    if value is None:
+        return ", ".join(EXPOSED_HEADERS).encode()
+    names = [part.strip() for part in value.decode("latin-1").split(",") if part.strip()]
+    if "*" in names:
+        return value
+    known = {name.lower() for name in names}
+    names.extend(name for name in EXPOSED_HEADERS if name.lower() not in known)
+    return ", ".join(names).encode("latin-1")
 
 
 def session_subject(session_id: str) -> str:
@@ -359,7 +390,6 @@ class ExchangeCapture:
         "client_disconnected",
         "content_encoding",
         "content_type",
-        "cross_origin",
         "error",
         "fields",
         "finished",
@@ -422,7 +452,6 @@ class ExchangeCapture:
         self.response_content_type: str | None = None
         self.response_encoding: str | None = None
         self.response_file = False
-        self.cross_origin = False
         self.input_read = False
         self.status: int | None = None
         self.error: str | None = None

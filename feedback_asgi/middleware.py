@@ -1,18 +1,25 @@
 """``FeedbackMiddleware``: the pure ASGI middleware that captures exchanges and issues tokens.
 
 Per captured request it creates one :class:`~feedback_asgi.capture.ExchangeCapture`, binds
-it in a ContextVar and in a copy of the scope, wraps ``receive`` and ``send`` to tee bounded
-copies of the bodies (every message is forwarded unchanged, at once, one for one), adds
-``X-Trace-Id`` and ``X-Feedback-Token`` to the response headers (and, for
-``text/event-stream``, one final ``event: feedback``), and hands the capture to the exchange
-writer when the last body message has been sent. App exceptions propagate unchanged; the
-middleware's own failures are counted and never reach the client.
+it in a ContextVar and under one key of the caller's own scope (removed when the app returns,
+so what the app's router writes there reaches middleware outside ours), wraps ``receive`` and
+``send`` to tee bounded copies of the bodies (every message is forwarded unchanged, at once,
+one for one). When the response is an answer (:func:`~feedback_asgi.capture.is_answer`, not
+a static file) it adds ``X-Trace-Id`` (unless the app set its own) and ``X-Feedback-Token``
+(and, for a ``text/event-stream`` that ends between events, one final ``event: feedback``),
+and hands the capture to the exchange writer when the last body message has been sent; any
+other response passes untouched and nothing is stored. App exceptions propagate unchanged;
+the middleware's own failures are counted and never reach the client. Storage needs asyncio:
+under another event loop (trio) the middleware steps aside and the app runs alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from http.cookies import SimpleCookie
@@ -23,13 +30,15 @@ from feedback_asgi.capture import (
     CaptureSettings,
     ExchangeCapture,
     bind_capture,
+    is_answer,
+    merge_expose_headers,
     new_trace_id,
     trace_id_from_traceparent,
     trusted_identity,
     unbind_capture,
     valid_id,
 )
-from feedback_asgi.sse import SSEDataParser, format_sse_event
+from feedback_asgi.sse import SSEDataParser, ends_between_events, format_sse_event
 
 if TYPE_CHECKING:
     from feedback_asgi.collector import FeedbackCollector
@@ -52,19 +61,18 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+logger = logging.getLogger("feedback_asgi")
+
 TRACE_HEADER = b"x-trace-id"
 TOKEN_HEADER = b"x-feedback-token"
-EXPOSED = ("X-Trace-Id", "X-Feedback-Token")
 
 # request headers we look at, by lowercase name (plus trusted identity headers, if configured)
 _WANTED_HEADERS = frozenset({
-    b"x-trace-id", b"x-request-id", b"traceparent", b"origin", b"cookie",
-    b"content-type", b"content-encoding",
+    b"x-trace-id", b"x-request-id", b"traceparent", b"cookie", b"content-type",
+    b"content-encoding",
 })
 # response headers we look at; the ones in _RESPONSE_REBUILD make us rebuild the list
-_RESPONSE_REBUILD = frozenset({
-    TRACE_HEADER, TOKEN_HEADER, b"access-control-expose-headers", b"access-control-allow-origin",
-})
+_RESPONSE_REBUILD = frozenset({TRACE_HEADER, TOKEN_HEADER, b"access-control-allow-origin"})
 _RESPONSE_WATCH = _RESPONSE_REBUILD | {b"content-type", b"content-encoding", b"content-length"}
 _SESSION_KEYS = ("session_id", "sid", "id")
 _FILE_MESSAGES = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
@@ -134,24 +142,47 @@ def _subject_from_scope(capture: ExchangeCapture) -> None:
                 break
 
 
-def _merge_expose(value: bytes | None) -> bytes:
-    if value is None:
-        return ", ".join(EXPOSED).encode()
-    names = [part.strip() for part in value.decode("latin-1").split(",") if part.strip()]
-    if "*" in names:
-        return value
-    known = {name.lower() for name in names}
-    names.extend(name for name in EXPOSED if name.lower() not in known)
-    return ", ".join(names).encode("latin-1")
+def _static_file(scope: Scope) -> bool:
+    """Whether the router handed the request to Starlette's ``StaticFiles``."""
+    staticfiles = sys.modules.get("starlette.staticfiles")
+    return staticfiles is not None and isinstance(scope.get("endpoint"), staticfiles.StaticFiles)
 
 
-def _sse_separator(tail: bytes) -> bytes:
-    """What must precede our event so it does not merge into the app's last event."""
-    if tail.endswith((b"\n\n", b"\r\r", b"\r\n\r\n")) or not tail:
-        return b""
-    if tail.endswith((b"\n", b"\r")):
-        return b"\n"
-    return b"\n\n"
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _ours(route: Any) -> bool:
+    """Whether a route (or every route of a mount) serves one of our endpoints."""
+    inner = getattr(route, "routes", None)
+    if isinstance(inner, list) and inner:
+        return all(_ours(child) for child in inner)
+    endpoint = getattr(route, "endpoint", None) or getattr(route, "app", None)
+    return str(getattr(endpoint, "__module__", "")).startswith("feedback_asgi.")
+
+
+def _route_clash(app: Any, path: str) -> str | None:
+    """The path of an app route (not one of ours) that ``path`` would reach, if any."""
+    routes = getattr(app, "routes", None)
+    if not isinstance(routes, list):
+        return None
+    for route in routes:
+        if _ours(route):
+            continue
+        for probe in (path, path + "/"):
+            scope = {"type": "http", "method": "POST", "path": probe, "root_path": "",
+                     "app_root_path": "", "path_params": {}}
+            try:
+                match, _ = route.matches(scope)
+            except Exception:
+                break
+            if getattr(match, "value", 0):
+                return str(getattr(route, "path", probe))
+    return None
 
 
 class FeedbackMiddleware:
@@ -166,8 +197,8 @@ class FeedbackMiddleware:
     answers it itself, with the same endpoint code, so requests never reach such a router.
     """
 
-    __slots__ = ("_endpoint", "_errors", "_otel", "_wanted", "app", "collector", "kit",
-                 "registry", "settings")
+    __slots__ = ("_clash_checked", "_endpoint", "_errors", "_otel", "_wanted", "app",
+                 "collector", "kit", "registry", "settings")
 
     def __init__(
         self,
@@ -207,6 +238,7 @@ class FeedbackMiddleware:
         self._wanted = _WANTED_HEADERS | trusted
         # the hook point for the feedback routes: the kit's endpoint app, when there is one
         self._endpoint: ASGIApp | None = self.kit.endpoint_app() if serve_endpoint else None
+        self._clash_checked = False
 
     def create_feedback_endpoint(self) -> ASGIApp:
         """The ASGI app serving the feedback routes for this middleware's kit (seed API)."""
@@ -239,6 +271,9 @@ class FeedbackMiddleware:
             return
         kit = self.kit
         if not kit.started:
+            if not self._first_steps(scope):
+                await self.app(scope, receive, send)
+                return
             kit.start_soon()
         try:
             capture = self._begin(scope, settings, path)
@@ -246,9 +281,31 @@ class FeedbackMiddleware:
             self._errors.record("capture_start", exc)
             await self.app(scope, receive, send)
             return
-        scope = {**scope, CAPTURE_SCOPE_KEY: capture}
         capture.source = scope
         await self._run(scope, receive, send, capture)
+
+    def _first_steps(self, scope: Scope) -> bool:
+        """Checks made until the kit has started; ``False`` once the middleware stepped aside."""
+        if not _on_asyncio():
+            if self.settings is not None:
+                logger.warning(
+                    "feedback-asgi needs asyncio: nothing is captured under this event loop; "
+                    "the app runs without FeedbackMiddleware"
+                )
+            self.settings = None
+            self._endpoint = None
+            return False
+        app = scope.get("app")  # set by Starlette and FastAPI
+        if app is not None and self._endpoint is not None and not self._clash_checked:
+            self._clash_checked = True
+            clash = _route_clash(app, self.kit.config.path)
+            if clash is not None:
+                logger.warning(
+                    "FeedbackMiddleware answers %s itself: the app's own route %s is never "
+                    "reached; pass serve_endpoint=False to leave the path to the app",
+                    self.kit.config.path, clash,
+                )
+        return True
 
     def _begin(self, scope: Scope, settings: CaptureSettings, path: str) -> ExchangeCapture:
         raw = scope.get("headers") or ()
@@ -306,7 +363,6 @@ class FeedbackMiddleware:
         encoding = wanted.get(b"content-encoding")
         if encoding is not None:
             capture.content_encoding = encoding.decode("latin-1")
-        capture.cross_origin = b"origin" in wanted
 
     @staticmethod
     def _cookie_session(header: bytes, settings: CaptureSettings) -> str | None:
@@ -321,17 +377,17 @@ class FeedbackMiddleware:
     async def _run(
         self, scope: Scope, receive: Receive, send: Send, capture: ExchangeCapture
     ) -> None:
-        flow = _Flow(self, capture, receive, send)
+        flow = _Flow(self, capture, scope, receive, send)
         token = bind_capture(capture)
+        scope[CAPTURE_SCOPE_KEY] = capture
         try:
             await self.app(scope, flow.receive, flow.send)
         except Exception as exc:
             if not capture.finished:
                 capture.error = type(exc).__name__
-                if capture.status is None:
-                    capture.status = 500
             raise
         finally:
+            scope.pop(CAPTURE_SCOPE_KEY, None)
             unbind_capture(token)
             if not capture.finished:
                 flow.complete()
@@ -344,19 +400,25 @@ class FeedbackMiddleware:
             capture.client_disconnected = True
             raise
 
-    def _start(self, capture: ExchangeCapture, message: Message) -> tuple[Message, bool]:
-        """The start message with our headers, and whether to end the stream with our event."""
-        capture.status = message["status"]
+    def _start(
+        self, capture: ExchangeCapture, message: Message, scope: Scope
+    ) -> tuple[Message, bool] | None:
+        """The start message with our headers, and whether to end the stream with our event;
+        ``None`` when the response is no answer (it then passes untouched)."""
+        status = message["status"]
+        capture.status = status
+        if not is_answer(status) or _static_file(scope):
+            return None
         raw = message.get("headers") or ()
         seen = {
             lname: value for name, value in raw
             if (lname := name.lower()) in _RESPONSE_WATCH
         }
-        ours = [(TRACE_HEADER, capture.trace_id.encode()), (TOKEN_HEADER, capture.token.encode())]
-        if not seen.keys() & _RESPONSE_REBUILD and not capture.cross_origin:
-            headers = [*raw, *ours]  # the common case: nothing of the app's to merge or drop
+        if not seen.keys() & _RESPONSE_REBUILD:  # the common case: nothing to merge or drop
+            headers = [*raw, (TRACE_HEADER, capture.trace_id.encode()),
+                       (TOKEN_HEADER, capture.token.encode())]
         else:
-            headers = self._merged_headers(capture, raw, ours)
+            headers = self._merged_headers(capture, raw, TRACE_HEADER not in seen)
         content_type = seen.get(b"content-type")
         if content_type is not None:
             capture.response_content_type = content_type.decode("latin-1")
@@ -379,37 +441,39 @@ class FeedbackMiddleware:
         return {**message, "headers": headers}, sse
 
     @staticmethod
-    def _merged_headers(
-        capture: ExchangeCapture, raw: Any, ours: list[tuple[bytes, bytes]]
-    ) -> list[Any]:
-        """The app's headers without its own trace/token headers, ours added, and
-        ``Access-Control-Expose-Headers`` merged when a browser may need it."""
+    def _merged_headers(capture: ExchangeCapture, raw: Any, add_trace: bool) -> list[Any]:
+        """The app's headers with our token instead of any of its own, our trace id unless
+        the app set one, and, on a CORS response (one that allows an origin),
+        ``Access-Control-Expose-Headers`` naming both."""
+        cors = any(header[0].lower() == b"access-control-allow-origin" for header in raw)
         headers: list[Any] = []
         expose: bytes | None = None
-        allow_origin = False
         for header in raw:
             lname = header[0].lower()
-            if lname in (TRACE_HEADER, TOKEN_HEADER):
+            if lname == TOKEN_HEADER:
                 continue
-            if lname == b"access-control-expose-headers":
+            if cors and lname == b"access-control-expose-headers":
                 expose = header[1] if expose is None else expose + b", " + header[1]
                 continue
-            if lname == b"access-control-allow-origin":
-                allow_origin = True
             headers.append(header)
-        headers.extend(ours)
-        if capture.cross_origin or allow_origin or expose is not None:
-            merged = _merge_expose(expose) if capture.cross_origin or allow_origin else expose
-            headers.append((b"access-control-expose-headers", merged))
+        if add_trace:
+            headers.append((TRACE_HEADER, capture.trace_id.encode()))
+        headers.append((TOKEN_HEADER, capture.token.encode()))
+        if cors:
+            headers.append((b"access-control-expose-headers", merge_expose_headers(expose)))
         return headers
 
     async def _send_last_sse(
         self, capture: ExchangeCapture, message: Message, body: bytes, tail: bytes, send: Send
     ) -> None:
-        """Forward the app's last SSE chunk, then our ``event: feedback`` as the last one."""
+        """Forward the app's last SSE chunk, then our ``event: feedback`` as the last one,
+        unless the app's stream ends inside an event (ours would complete it)."""
         try:
+            if not ends_between_events((tail + body)[-4:]):
+                await self._forward(capture, send, message)
+                return
             data = json.dumps({"trace_id": capture.trace_id, "token": capture.token})
-            event = _sse_separator((tail + body)[-4:]) + format_sse_event("feedback", data)
+            event = format_sse_event("feedback", data)
         except Exception as exc:
             self._errors.record("sse_feedback_event", exc)
             await self._forward(capture, send, message)
@@ -426,7 +490,7 @@ class FeedbackMiddleware:
 
         async def receive_wrapper() -> Message:
             message = await receive()
-            if message["type"] == "lifespan.startup":
+            if message["type"] == "lifespan.startup" and self._first_steps(scope):
                 try:
                     await kit.startup()
                 except Exception as exc:
@@ -434,7 +498,8 @@ class FeedbackMiddleware:
             return message
 
         async def send_wrapper(message: Message) -> None:
-            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            if (message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed")
+                    and self.settings is not None):
                 try:
                     await kit.shutdown()
                 except Exception as exc:
@@ -448,23 +513,28 @@ class _Flow:
     """One captured request's ``receive`` and ``send`` wrappers (bound methods of one object:
     fewer objects per request than closures and their cells)."""
 
-    __slots__ = ("capture", "downstream", "owner", "sse_event", "sse_tail", "trailers",
-                 "upstream")
+    __slots__ = ("answer", "capture", "downstream", "owner", "scope", "sse_event", "sse_tail",
+                 "trailers", "upstream")
 
     def __init__(
-        self, owner: FeedbackMiddleware, capture: ExchangeCapture, receive: Receive, send: Send
+        self, owner: FeedbackMiddleware, capture: ExchangeCapture, scope: Scope,
+        receive: Receive, send: Send,
     ) -> None:
         self.owner = owner
         self.capture = capture
+        self.scope = scope
         self.upstream = receive
         self.downstream = send
         self.sse_event = False
         self.sse_tail = b""
         self.trailers = False
+        self.answer = False
 
     def complete(self) -> None:
         capture = self.capture
         capture.finish()
+        if not self.answer:
+            return  # no answer worth rating was sent: nothing to store
         try:
             self.owner.kit.writer.put_nowait(capture)
         except Exception as exc:
@@ -518,7 +588,10 @@ class _Flow:
                 self.complete()
         elif message_type == "http.response.start":
             try:
-                message, self.sse_event = self.owner._start(capture, message)
+                started = self.owner._start(capture, message, self.scope)
+                if started is not None:
+                    message, self.sse_event = started
+                    self.answer = True
                 self.trailers = bool(message.get("trailers", False))
             except Exception as exc:
                 self.owner._errors.record("response_headers", exc)

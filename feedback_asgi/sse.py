@@ -9,7 +9,25 @@ does); the payloads of successive events are concatenated, so a token stream rea
 
 from __future__ import annotations
 
-__all__ = ["SSEDataParser", "format_sse_event"]
+__all__ = ["SSEDataParser", "ends_between_events", "format_sse_event"]
+
+_LINE_ENDS = (b"\r\n", b"\n", b"\r")
+
+
+def ends_between_events(tail: bytes) -> bool:
+    """Whether a stream ending in ``tail`` (its last 4 bytes, or all of it when shorter)
+    ends between events: empty, or its last line is blank.
+
+    A browser drops an event that the stream left without its blank line; an event of ours
+    appended after it would deliver it, so ours is added only at such a boundary.
+    """
+    if not tail:
+        return True
+    for end in _LINE_ENDS:
+        if tail.endswith(end):
+            rest = tail[: -len(end)]
+            return not rest or rest.endswith((b"\n", b"\r"))
+    return False
 
 
 class SSEDataParser:

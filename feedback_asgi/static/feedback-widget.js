@@ -67,14 +67,13 @@ function status(w, text, state) {
   w.status.setAttribute("data-state", state);
 }
 
-// Submissions go one after another; the same one twice is sent once (no double
-// submission). Buttons stay enabled so the keyboard focus never jumps away.
+// One at a time, a repeat sent once; buttons stay enabled (keyboard focus stays put).
 function send(w, body) {
   body.trace_id = w.trace;
   var payload = JSON.stringify(body);
   if (payload === w.last) return w.queue;
   w.last = payload;
-  // retrying a failed submission reuses its key, so the server stores it once
+  // a retry reuses its key: stored once
   var key = w.failed && w.failed.payload === payload ? w.failed.key : newKey();
   return (w.queue = w.queue.then(() => {
     status(w, "Sending\u2026", "sending");
@@ -206,21 +205,23 @@ function scan(node) {
   node.querySelectorAll("[data-feedback-trace]").forEach(render);
 }
 
-// attach(el, {traceId, token, answer?, rating?})
+// attach(el, {traceId, token, answer?, rating?}); a v2 token names the response (4th part)
 function attach(el, info) {
-  if (!info || !info.traceId || !info.token) return null;
+  var t = info && info.token && String(info.token).split(".");
+  var traceId = t && (t[0] === "v2" && t.length === 6 ? t[3] : info.traceId);
+  if (!traceId) return null;
   if (info.answer != null) el.setAttribute("data-feedback-answer", info.answer);
   if (info.rating) el.setAttribute("data-feedback-rating", "");
   el.setAttribute("data-feedback-token", info.token);
-  el.setAttribute("data-feedback-trace", info.traceId);
+  el.setAttribute("data-feedback-trace", traceId);
   render(el);
-  return { traceId: info.traceId, token: info.token };
+  return { traceId: traceId, token: info.token };
 }
 
-// headers first, else the JSON body's trace_id / feedback_token (`body` if already read)
+// headers first, else the JSON body's trace_id / feedback_token (`body`: already read)
 function fromResponse(response, el, body) {
   var h = response.headers;
-  if (h.get("X-Trace-Id") && h.get("X-Feedback-Token")) {
+  if (h.get("X-Feedback-Token")) {
     return Promise.resolve(attach(el, { traceId: h.get("X-Trace-Id"), token: h.get("X-Feedback-Token") }));
   }
   return (body ? Promise.resolve(body) : response.clone().json()).then((data) =>

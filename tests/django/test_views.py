@@ -95,7 +95,7 @@ async def test_async_client_post_and_health(async_client: AsyncClient) -> None:
 def test_session_list_is_the_callers_own_or_staffs() -> None:
     owner = Client()
     owner.force_login(User.objects.create_user("owner", password="pw-123456"))
-    answer = owner.get("/sync/")
+    answer = owner.get("/whoami/sync/")  # a view that used request.user: a token bound to it
     token = answer["X-Feedback-Token"]
     assert post_feedback(owner, token, answer["X-Trace-Id"]).status_code == 201
     session_id = AiFeedback.objects.get().session_id

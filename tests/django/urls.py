@@ -23,4 +23,10 @@ urlpatterns = [
     path("boom/", views.boom),
     path("form/", views.form_post),
     path("staff-only/", views.staff_only),
+    path("public/sync/", views.public_sync),
+    path("public/async/", views.public_async),
+    path("whoami/sync/", views.whoami_sync),
+    path("status/<int:status>/", views.status),
+    path("sse/ending/<str:ending>/", views.sse_ending),
+    path("own-trace/", views.own_trace),
 ]

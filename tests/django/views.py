@@ -134,3 +134,47 @@ def form_post(request: HttpRequest) -> HttpResponse:
 @reader_required
 async def staff_only(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"secret": "figures"})
+
+
+CALLS: dict[str, int] = {}
+
+
+def public_sync(request: HttpRequest) -> JsonResponse:
+    """Touches neither ``request.user`` nor ``request.session`` (a cacheable public page)."""
+    CALLS["public_sync"] = CALLS.get("public_sync", 0) + 1
+    return JsonResponse({"answer": "the same for everyone"})
+
+
+async def public_async(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"answer": "the same for everyone"})
+
+
+def whoami_sync(request: HttpRequest) -> JsonResponse:
+    user = request.user
+    return JsonResponse({"user": user.get_username() if user.is_authenticated else None})
+
+
+def status(request: HttpRequest, status: int) -> HttpResponse:
+    return HttpResponse(b"" if status in (204, 304) else b"body", status=status)
+
+
+SSE_ENDINGS = {
+    "boundary": "data: two\n\n",
+    "crlf": "data: two\r\n\r\n",
+    "unfinished": "data: partial",
+    "one-newline": "data: partial\n",
+}
+
+
+def sse_ending(request: HttpRequest, ending: str) -> StreamingHttpResponse:
+    def events() -> Iterator[str]:
+        yield "data: one\n\n"
+        yield SSE_ENDINGS[ending]
+
+    return StreamingHttpResponse(events(), content_type="text/event-stream")
+
+
+def own_trace(request: HttpRequest) -> JsonResponse:
+    response = JsonResponse({"answer": "42"})
+    response["X-Trace-Id"] = "app-chosen-7"
+    return response

@@ -4,8 +4,10 @@
 * ``feedback_asgi.E002``: ``FEEDBACK_ASGI`` (or a ``FEEDBACK_ASGI_*`` variable) is invalid.
 * ``feedback_asgi.W001``: the middleware is listed before ``AuthenticationMiddleware``
   (or ``SessionMiddleware``), so it cannot see ``request.user``/``request.session``.
-* ``feedback_asgi.W002``: django-cors-headers is installed and ``CORS_EXPOSE_HEADERS`` is set
-  without ``X-Trace-Id`` and ``X-Feedback-Token`` (it replaces the header we merge into).
+* ``feedback_asgi.W002``: django-cors-headers is installed, its middleware is not inside ours,
+  and ``CORS_EXPOSE_HEADERS`` lacks ``X-Trace-Id`` and ``X-Feedback-Token``: we name them
+  only on responses that allow an origin when we see them (a ``CorsMiddleware`` outside ours
+  allows it later, and replaces the header with its own list).
 * ``feedback_asgi.W003``: no ``secret_key`` for feedback tokens while ``DEBUG`` is off.
 * ``feedback_asgi.W004``: the app is installed but its URLs are not mounted.
 * ``feedback_asgi.W005``: the URLs are mounted somewhere other than ``FEEDBACK_ASGI["path"]``,
@@ -32,6 +34,7 @@ _BEFORE_US = (
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 )
 _EXPOSED = ("x-trace-id", "x-feedback-token")
+_CORS_MIDDLEWARE = "corsheaders.middleware.CorsMiddleware"
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -49,12 +52,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         found.append(Error(str(exc), hint="Fix FEEDBACK_ASGI or the FEEDBACK_ASGI_* variable.",
                            id="feedback_asgi.E002"))
         config = None
-    if apps.is_installed("corsheaders"):
+    if apps.is_installed("corsheaders") and not _cors_inside_us():
         exposed = [str(name).lower() for name in getattr(settings, "CORS_EXPOSE_HEADERS", ()) or ()]
-        if exposed and "*" not in exposed and not all(name in exposed for name in _EXPOSED):
+        if "*" not in exposed and not all(name in exposed for name in _EXPOSED):
             found.append(Warning(
-                "CORS_EXPOSE_HEADERS replaces Access-Control-Expose-Headers, and it lacks "
-                "X-Trace-Id and X-Feedback-Token: browsers on other origins cannot read them.",
+                "CORS_EXPOSE_HEADERS lacks X-Trace-Id and X-Feedback-Token, and CorsMiddleware "
+                "is not inside FeedbackMiddleware (which names them only on responses that "
+                "already allow an origin): browsers on other origins cannot read them.",
                 hint='Add "X-Trace-Id" and "X-Feedback-Token" to CORS_EXPOSE_HEADERS.',
                 id="feedback_asgi.W002",
             ))
@@ -67,6 +71,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             id="feedback_asgi.W003",
         ))
     return found
+
+
+def _cors_inside_us() -> bool:
+    """Whether ``CorsMiddleware`` is listed after ours: we then see its CORS responses."""
+    middleware = [str(name) for name in getattr(settings, "MIDDLEWARE", None) or ()]
+    return (MIDDLEWARE_PATH in middleware and _CORS_MIDDLEWARE in middleware
+            and middleware.index(_CORS_MIDDLEWARE) > middleware.index(MIDDLEWARE_PATH))
 
 
 def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:

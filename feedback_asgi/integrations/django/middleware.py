@@ -4,13 +4,22 @@
 ``AuthenticationMiddleware``. Sync- and async-capable without ``MiddlewareMixin`` (no thread
 hop for async views, no loop hop for sync ones). Per captured request it fills one
 :class:`~feedback_asgi.capture.ExchangeCapture` (the shared core: same rules, limits,
-redaction and tokens as the ASGI middleware), binds it in the ContextVar for
-``FeedbackContext``, adds ``X-Trace-Id`` and ``X-Feedback-Token``, tees a streaming
-response lazily (keeping its sync or async kind, and ending an event stream with
-``event: feedback``), and hands the exchange to the writer at ``response.close()``.
+redaction and tokens as the ASGI middleware) and binds it in the ContextVar for
+``FeedbackContext``. When the response is an answer (:func:`~feedback_asgi.capture.is_answer`)
+it adds ``X-Trace-Id`` and ``X-Feedback-Token`` (and names them in
+``Access-Control-Expose-Headers`` when the response allows an origin), tees a streaming
+response lazily (keeping its sync or async kind, and ending an event stream that ends between
+events with ``event: feedback``), and hands the exchange to the writer at
+``response.close()``; any other response, or a view exception, passes untouched and nothing
+is stored.
 
-The request body is read only when it is small JSON or text (never multipart); Django then
-keeps it for the view. Our own failures are counted and never reach the view or the client.
+The app behaves as without us otherwise: the user and the session are read only if the app
+loaded them (never loaded here), so the token of a view that never used them is anonymous;
+the request body is read only when it is small JSON or text (never multipart), Django then
+keeps it for the view, and a read that fails leaves the view's own read failing alike; a
+cache pickles the response without our headers or closer. An invalid ``FEEDBACK_ASGI`` fails
+at startup (``ImproperlyConfigured``), when Django builds the middleware. Our own failures are
+counted and never reach the view or the client.
 """
 
 from __future__ import annotations
@@ -18,35 +27,39 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from functools import partial
 from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
-from django.http.request import RawPostDataException
-from django.http.response import HttpResponseBase
+from django.http.request import RawPostDataException, UnreadablePostError
+from django.http.response import HttpResponseBase, ResponseHeaders
 
 from feedback_asgi.capture import (
     CAPTURE_SCOPE_KEY,
     CaptureSettings,
     ExchangeCapture,
     bind_capture,
+    is_answer,
+    merge_expose_headers,
     new_trace_id,
     trace_id_from_traceparent,
     trusted_identity,
     unbind_capture,
     valid_id,
 )
+from feedback_asgi.exceptions import ConfigurationError
 from feedback_asgi.integrations.django.conf import get_kit
 from feedback_asgi.kit import FeedbackKit
-from feedback_asgi.middleware import _merge_expose, _sse_separator
-from feedback_asgi.sse import SSEDataParser, format_sse_event
+from feedback_asgi.sse import SSEDataParser, ends_between_events, format_sse_event
 
 __all__ = ["FeedbackMiddleware", "session_digest"]
 
 _TEXT_TYPES = ("application/json", "text/")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_BOTH = frozenset({"x-trace-id", "x-feedback-token"})
+_TOKEN_ONLY = frozenset({"x-feedback-token"})
 
 
 def session_digest(session_key: str) -> str:
@@ -76,17 +89,24 @@ def _user_id(user: Any) -> str | None:
     return None if pk is None else str(pk)
 
 
-def _loaded_user(request: HttpRequest) -> tuple[bool, Any]:
-    """``(True, user)`` when ``request.user`` needs no query (or is absent), else ``(False, None)``."""
-    if "user" not in request.__dict__:
-        return True, None
-    user = request.__dict__["user"]
+def _loaded_user(request: HttpRequest) -> Any:
+    """The user, once the app (or a middleware) loaded it; else ``None``. Never loads it.
+
+    Loading the lazy ``request.user`` (or awaiting ``request.auser()``) reads the session:
+    the response would gain ``Vary: Cookie``, a signed-in request two queries, and a session
+    whose password hash is stale would be flushed, on pages that never asked for the user.
+    """
+    found = request.__dict__
+    for cached in ("_cached_user", "_acached_user"):  # AuthenticationMiddleware's, once loaded
+        if cached in found:
+            return found[cached]
+    user = found.get("user")
     wrapped = getattr(user, "_wrapped", None)
     if wrapped is None:
-        return True, user  # not lazy
+        return user  # absent, or not lazy
     from django.utils.functional import empty
 
-    return (False, None) if wrapped is empty else (True, wrapped)
+    return None if wrapped is empty else wrapped
 
 
 def _trusted_header(meta: Any, name: bytes | None) -> str | None:
@@ -125,8 +145,62 @@ class _MetaHeaders:
                    str(value).encode("latin-1", "replace"))
 
 
+class _Closer:
+    """Finishes the exchange at ``response.close()`` (Django calls its ``_resource_closers``).
+
+    A cache pickles the response with it: the copy is a no-op (``type(None)``, a callable
+    returning ``None``) that needs nothing of this package to load.
+    """
+
+    __slots__ = ("capture", "kit")
+
+    def __init__(self, kit: FeedbackKit, capture: ExchangeCapture) -> None:
+        self.kit = kit
+        self.capture = capture
+
+    def __call__(self) -> None:
+        FeedbackMiddleware._complete(self.kit, self.capture)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type, (None,)
+
+
+class _Headers(ResponseHeaders):
+    """The response's own headers (the same store), except that a pickled copy (a cache's)
+    leaves ours out: a replay we do not see carries no token for another request's exchange.
+    """
+
+    def __init__(self, headers: ResponseHeaders, ours: frozenset[str]) -> None:
+        super().__init__({})
+        self._store = headers._store
+        self._ours = ours
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kept = {name: value for key, (name, value) in self._store.items()
+                if key not in self._ours}
+        return ResponseHeaders, (kept,)
+
+
+class _UnreadableStream:
+    """Stands in for a request stream that failed while we read the body, so the view's own
+    read fails as it would have without us (Django raises the same exception from it)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def read(self, *args: Any) -> bytes:
+        raise self.error
+
+    readline = read
+
+    def close(self) -> None:
+        pass
+
+
 class FeedbackMiddleware:
-    """Captures each request/response, adds the trace id and feedback token headers."""
+    """Captures each request/answer, adds the trace id and feedback token headers."""
 
     sync_capable = True
     async_capable = True
@@ -136,6 +210,11 @@ class FeedbackMiddleware:
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)
+        try:
+            get_kit()  # Django builds its middleware at startup: an invalid setting fails there
+        except ConfigurationError as exc:
+            raise ImproperlyConfigured(
+                f"FEEDBACK_ASGI: {exc} (feedback_asgi.E002)") from exc
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
@@ -146,15 +225,9 @@ class FeedbackMiddleware:
         token = bind_capture(capture)
         try:
             response = self.get_response(request)
-        except Exception as exc:
-            self._failed(kit, capture, exc)
-            raise
         finally:
             unbind_capture(token)
-        loaded, user = _loaded_user(request)
-        if not loaded:
-            user = getattr(request, "user", None)
-        return self._respond(kit, capture, request, response, user)
+        return self._respond(kit, capture, request, response)
 
     async def __acall__(self, request: HttpRequest) -> Any:
         kit, capture = self._begin(request)
@@ -163,18 +236,9 @@ class FeedbackMiddleware:
         token = bind_capture(capture)
         try:
             response = await self.get_response(request)
-        except Exception as exc:
-            self._failed(kit, capture, exc)
-            raise
         finally:
             unbind_capture(token)
-        loaded, user = _loaded_user(request)
-        if not loaded and hasattr(request, "auser"):
-            try:
-                user = await request.auser()
-            except Exception as exc:
-                kit.errors.record("django_user", exc)
-        return self._respond(kit, capture, request, response, user)
+        return self._respond(kit, capture, request, response)
 
     # request
 
@@ -222,7 +286,6 @@ class FeedbackMiddleware:
             capture.content_type = content_type
         if meta.get("HTTP_CONTENT_ENCODING"):
             capture.content_encoding = meta["HTTP_CONTENT_ENCODING"]
-        capture.cross_origin = "HTTP_ORIGIN" in meta
         if settings_.capture_inputs and method in _BODY_METHODS:
             self._read_body(kit, capture, request, content_type or "")
         return capture
@@ -250,6 +313,7 @@ class FeedbackMiddleware:
                 reason = "already read"
             except Exception as exc:  # RequestDataTooBig and the like: the view will see it too
                 reason = type(exc).__name__
+                FeedbackMiddleware._unread(request, exc)
             else:
                 capture.request.total = 0
                 capture.request.add(body)
@@ -258,28 +322,42 @@ class FeedbackMiddleware:
             capture.request.truncated = True
             capture.set_field("metadata", {"input_not_captured": reason})
 
+    @staticmethod
+    def _unread(request: HttpRequest, exc: Exception) -> None:
+        """After ``request.body`` failed half-way (``UnreadablePostError``: the client went
+        away), let the view's own read fail the same way, not with ``RawPostDataException``."""
+        state = request.__dict__
+        if "_body" in state or not state.get("_read_started"):
+            return  # failed before reading (RequestDataTooBig): the view's read fails alike
+        error: BaseException = exc
+        while isinstance(error, UnreadablePostError) and error.__cause__ is not None:
+            error = error.__cause__  # the stream's own error: Django wraps it again
+        state["_stream"] = _UnreadableStream(error)
+        state["_read_started"] = False
+
     # response
 
     def _respond(
         self, kit: FeedbackKit, capture: ExchangeCapture, request: HttpRequest,
-        response: HttpResponseBase, user: Any,
+        response: HttpResponseBase,
     ) -> HttpResponseBase:
+        if not is_answer(response.status_code):
+            return response  # no answer to rate: untouched, and nothing is stored
         try:
-            # after the view, and after resolving the user (which loads the session when
-            # AuthenticationMiddleware is on): only a loaded session is a checked one
-            user_id = _user_id(user)
+            # the user and session only as the app left them: loading them is not ours to do
+            user_id = _user_id(_loaded_user(request))
             if user_id is not None and capture.user_id is None:
                 capture.user_id = user_id
             session_id = _session_id(request)
             if session_id is not None:
                 capture.session_id = session_id
-        except Exception as exc:  # the database behind the session or user failed
+        except Exception as exc:
             kit.errors.record("django_identity", exc)
         try:
             self._tag(capture, response)
             # Django calls these at response.close(): after the last chunk was sent
             closers: list[Callable[[], None]] = getattr(response, "_resource_closers")  # noqa: B009
-            closers.append(partial(self._complete, kit, capture))
+            closers.append(_Closer(kit, capture))
         except Exception as exc:
             kit.errors.record("response_headers", exc)
         return response
@@ -291,11 +369,16 @@ class FeedbackMiddleware:
         encoding = response.get("Content-Encoding")
         capture.response_content_type = content_type
         capture.response_encoding = encoding
-        response["X-Trace-Id"] = capture.trace_id
+        add_trace = not response.has_header("X-Trace-Id")  # an app's own is kept
+        if type(response.headers) is ResponseHeaders:
+            # pickled (cached) without ours
+            response.headers = _Headers(response.headers, _BOTH if add_trace else _TOKEN_ONLY)
+        if add_trace:
+            response["X-Trace-Id"] = capture.trace_id
         response["X-Feedback-Token"] = capture.token
-        expose = response.get("Access-Control-Expose-Headers")
-        if capture.cross_origin or response.has_header("Access-Control-Allow-Origin"):
-            merged = _merge_expose(expose.encode("latin-1") if expose is not None else None)
+        if response.has_header("Access-Control-Allow-Origin"):  # a CORS response only
+            expose = response.get("Access-Control-Expose-Headers")
+            merged = merge_expose_headers(expose.encode("latin-1") if expose is not None else None)
             response["Access-Control-Expose-Headers"] = merged.decode("latin-1")
         if encoding is not None:
             capture.response.limit = 0  # encoded bytes are counted, not kept
@@ -334,8 +417,12 @@ class FeedbackMiddleware:
 
     @staticmethod
     def _feedback_event(capture: ExchangeCapture, tail: bytes) -> bytes:
+        """Our event, when the app's stream ended between events; else nothing (ours would
+        deliver the unfinished event a browser drops)."""
+        if not ends_between_events(tail):
+            return b""
         data = json.dumps({"trace_id": capture.trace_id, "token": capture.token})
-        return _sse_separator(tail) + format_sse_event("feedback", data)
+        return format_sse_event("feedback", data)
 
     def _tee_sync(
         self, content: Iterator[bytes], capture: ExchangeCapture, sse_event: bool
@@ -354,8 +441,8 @@ class FeedbackMiddleware:
                 if sse_event:
                     tail = (tail + chunk)[-4:]
                 yield chunk
-            if sse_event:
-                yield self._feedback_event(capture, tail)
+            if sse_event and (event := self._feedback_event(capture, tail)):
+                yield event
         finally:
             close = getattr(content, "close", None)
             if close is not None:
@@ -378,8 +465,8 @@ class FeedbackMiddleware:
                 if sse_event:
                     tail = (tail + chunk)[-4:]
                 yield chunk
-            if sse_event:
-                yield self._feedback_event(capture, tail)
+            if sse_event and (event := self._feedback_event(capture, tail)):
+                yield event
         finally:
             aclose = getattr(content, "aclose", None)
             if aclose is not None:
@@ -401,8 +488,3 @@ class FeedbackMiddleware:
                 writer.put_nowait(capture)
         except Exception as exc:
             kit.errors.record("exchange_enqueue", exc)
-
-    def _failed(self, kit: FeedbackKit, capture: ExchangeCapture, exc: Exception) -> None:
-        capture.error = type(exc).__name__
-        capture.status = 500
-        self._complete(kit, capture)
