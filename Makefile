@@ -8,7 +8,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test lint typecheck pytest bench soak demo demo-starlette demo-django clean
+.PHONY: test lint typecheck pytest bench soak demo demo-starlette demo-django clean peer-suites
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 test: lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check feedback_asgi tests bench
+	$(BIN)/ruff check feedback_asgi tests bench peer_suites
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict feedback_asgi
+	$(BIN)/mypy --strict feedback_asgi peer_suites --exclude 'peer_suites/vendor/'
 
 pytest: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest
@@ -70,6 +70,11 @@ demo-django: $(STAMP)
 		&& echo "Created the staff user demo / demo-password" || true
 	@echo "Page: http://127.0.0.1:8002/  (sign in as demo / demo-password)   Admin: http://127.0.0.1:8002/admin/"
 	$(BIN)/python -m uvicorn example_apps.django_site.asgi:application --host 127.0.0.1 --port 8002
+
+## peer-suites: run the own test suites of Starlette, FastAPI, Django REST framework and
+## django-cors-headers without and with our middleware (cached in .peer/; peer_suites/README.md)
+peer-suites:
+	$(PYTHON) peer_suites/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
