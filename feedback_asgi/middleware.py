@@ -166,22 +166,20 @@ def _ours(route: Any) -> bool:
 
 
 def _route_clash(app: Any, path: str) -> str | None:
-    """The path of an app route (not one of ours) that ``path`` would reach, if any."""
+    """The path of an app route (not one of ours) declared at or below ``path``, if any.
+
+    Judged from the declared paths alone (a catch-all route is not reported, and calling
+    ``route.matches`` would run the app's own code outside any request).
+    """
     routes = getattr(app, "routes", None)
     if not isinstance(routes, list):
         return None
     for route in routes:
-        if _ours(route):
+        declared = getattr(route, "path", None)
+        if not isinstance(declared, str) or _ours(route):
             continue
-        for probe in (path, path + "/"):
-            scope = {"type": "http", "method": "POST", "path": probe, "root_path": "",
-                     "app_root_path": "", "path_params": {}}
-            try:
-                match, _ = route.matches(scope)
-            except Exception:
-                break
-            if getattr(match, "value", 0):
-                return str(getattr(route, "path", probe))
+        if declared.rstrip("/") == path or declared.startswith(path + "/"):
+            return declared
     return None
 
 

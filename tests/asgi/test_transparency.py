@@ -339,3 +339,34 @@ def test_the_signer_token_layout_the_widget_reads() -> None:
     signer = TokenSigner([b"k" * 32])
     assert signer.sign("abc123", "").split(".")[3] == "abc123"
 
+
+
+async def test_the_clash_check_at_startup_runs_none_of_the_apps_route_code(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class CountingRoute(Route):
+        calls = 0
+
+        def matches(self, scope: Any) -> Any:
+            CountingRoute.calls += 1
+            return super().matches(scope)
+
+    async def mine(request: Request) -> Response:
+        return PlainTextResponse("the app's own")
+
+    app = Starlette(routes=[CountingRoute("/feedback/{rest:path}", mine)],
+                    middleware=[Middleware(FeedbackMiddleware, kit=FeedbackKit.for_testing())])
+    steps = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(steps)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    with caplog.at_level(logging.WARNING, logger="feedback_asgi"):
+        await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert CountingRoute.calls == 0
+    assert [r.getMessage() for r in caplog.records if "/feedback/{rest:path}" in r.getMessage()]
