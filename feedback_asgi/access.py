@@ -78,7 +78,7 @@ async def is_admin(kit: FeedbackKit, scope: Mapping[str, Any]) -> bool:
     if scope.get(READER_SCOPE_KEY) is True or bearer_is_admin(kit, scope) \
             or await cookie_grants(kit, scope):
         return True
-    authorizer: Authorizer | None = getattr(kit, "authorizer", None)
+    authorizer: Authorizer | None = kit.authorizer
     if authorizer is None:
         return False
     try:

@@ -16,6 +16,7 @@ from their own request objects; everything here works on bytes and header lists.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import itertools
 import os
 import re
@@ -38,7 +39,7 @@ from feedback_asgi.sse import SSEDataParser
 from feedback_asgi.types import Exchange
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from feedback_asgi.config import FeedbackConfig
     from feedback_asgi.tokens import TokenSigner
@@ -49,10 +50,14 @@ __all__ = [
     "BodyTee",
     "CaptureSettings",
     "ExchangeCapture",
+    "correlation_ids",
     "current_capture",
+    "identity_from_scope",
     "is_answer",
     "merge_expose_headers",
     "new_trace_id",
+    "session_digest",
+    "session_id_from_scope",
     "session_subject",
     "trace_id_from_traceparent",
     "trusted_identity",
@@ -126,6 +131,66 @@ def session_subject(session_id: str) -> str:
 def user_subject(user_id: str) -> str:
     """The token subject of a signed-in user."""
     return "user:" + user_id
+
+
+def session_digest(value: str) -> str:
+    """The session id kept for a session cookie or key (the value is a credential)."""
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def correlation_ids(
+    request_id: bytes | None, trace_id: bytes | None, traceparent: bytes | None
+) -> tuple[str | None, str | None, bool]:
+    """What a client or a tracing system called the request: ``(request_id, otel_trace_id,
+    rejected)``. The request id is ``X-Request-ID``, else ``X-Trace-Id``, when valid
+    (:func:`valid_id`); ``rejected`` tells that one was sent and ignored. For correlation
+    only: the response id is always minted (:func:`new_trace_id`)."""
+    rejected = False
+    found = None
+    for incoming in (request_id, trace_id):
+        if incoming is not None:
+            if valid_id(incoming):
+                found = incoming.decode()
+                break
+            rejected = True
+    otel = trace_id_from_traceparent(traceparent) if traceparent is not None else None
+    return found, otel, rejected
+
+
+_SESSION_KEYS = ("session_id", "sid", "id")
+
+
+def session_id_from_scope(scope: Mapping[str, Any]) -> str | None:
+    """The session id in ``scope["session"]`` (SessionMiddleware), under ``session_id``,
+    ``sid`` or ``id``; ``None`` when there is none."""
+    session = scope.get("session")
+    if isinstance(session, dict):
+        for key in _SESSION_KEYS:
+            value = session.get(key)
+            if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+                return str(value)
+    return None
+
+
+def identity_from_scope(capture: ExchangeCapture) -> None:
+    """Fill session and user ids from what session/auth middleware put in ``capture.source``
+    (the scope), read at the response's start: inner middleware may still set them."""
+    scope = capture.source
+    if scope is None or ("session" not in scope and "user" not in scope):
+        return
+    session_id = session_id_from_scope(scope)
+    if session_id is not None:
+        capture.session_id = session_id
+    user = scope.get("user")
+    if user is not None and getattr(user, "is_authenticated", False) is True:
+        for attribute in ("identity", "id", "pk", "username", "display_name"):
+            try:
+                value = getattr(user, attribute, None)
+            except Exception:  # Starlette's BaseUser.identity raises NotImplementedError
+                continue
+            if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+                capture.user_id = str(value)
+                break
 
 
 def trace_id_from_traceparent(value: bytes) -> str | None:
@@ -259,7 +324,6 @@ class CaptureSettings:
     trusted_user_header: bytes | None = None
     trusted_session_header: bytes | None = None
     sse_feedback_event: bool = True
-    token_ttl: int = 86_400
 
     def __post_init__(self) -> None:
         dropped = DroppedHeaders(
@@ -300,7 +364,6 @@ class CaptureSettings:
                 if config.trusted_session_header else None
             ),
             sse_feedback_event=config.sse_feedback_event,
-            token_ttl=config.token_ttl_seconds,
         )
 
     def is_feedback_path(self, path: str) -> bool:
@@ -482,12 +545,6 @@ class ExchangeCapture:
             self.fields.setdefault("metadata", {}).update(value)
         else:
             self.fields[name] = value
-
-    def get_field(self, name: str, default: Any = None) -> Any:
-        """A field set through :meth:`set_field`."""
-        if self.fields is None:
-            return default
-        return self.fields.get(name, default)
 
     @property
     def token_issued(self) -> bool:

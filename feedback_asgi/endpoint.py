@@ -35,7 +35,7 @@ from feedback_asgi.access import (
     verified_claims,
 )
 from feedback_asgi.assets import WIDGET_PATH, asset_reply
-from feedback_asgi.capture import session_subject
+from feedback_asgi.capture import session_id_from_scope, session_subject
 from feedback_asgi.dashboard import routes as dashboard
 from feedback_asgi.exceptions import (
     FeedbackError,
@@ -62,7 +62,6 @@ from feedback_asgi.idempotency import (
     valid_idempotency_key,
     vote_slot_id,
 )
-from feedback_asgi.middleware import session_id_from_scope
 from feedback_asgi.ratelimit import check_rate_limit
 from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.submission import CLIENT_CONTEXT_PREFIX, Submission, parse_submission

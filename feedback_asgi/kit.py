@@ -369,10 +369,8 @@ class FeedbackKit:
         """The ASGI app serving this kit's feedback routes, or ``None`` when unavailable."""
         if not self._endpoint_checked:
             self._endpoint_checked = True
-            try:
-                from feedback_asgi.endpoint import create_feedback_endpoint
-            except ImportError:
-                return None
+            from feedback_asgi.endpoint import create_feedback_endpoint
+
             self._endpoint = create_feedback_endpoint(self)
         endpoint: ASGIApp | None = self._endpoint
         return endpoint

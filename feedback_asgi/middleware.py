@@ -16,12 +16,11 @@ under another event loop (trio) the middleware steps aside and the app runs alon
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 
@@ -30,13 +29,14 @@ from feedback_asgi.capture import (
     CaptureSettings,
     ExchangeCapture,
     bind_capture,
+    correlation_ids,
+    identity_from_scope,
     is_answer,
     merge_expose_headers,
     new_trace_id,
-    trace_id_from_traceparent,
+    session_digest,
     trusted_identity,
     unbind_capture,
-    valid_id,
 )
 from feedback_asgi.sse import SSEDataParser, ends_between_events, format_sse_event
 
@@ -52,7 +52,6 @@ __all__ = [
     "Receive",
     "Scope",
     "Send",
-    "session_id_from_scope",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -74,7 +73,6 @@ _WANTED_HEADERS = frozenset({
 # response headers we look at; the ones in _RESPONSE_REBUILD make us rebuild the list
 _RESPONSE_REBUILD = frozenset({TRACE_HEADER, TOKEN_HEADER, b"access-control-allow-origin"})
 _RESPONSE_WATCH = _RESPONSE_REBUILD | {b"content-type", b"content-encoding", b"content-length"}
-_SESSION_KEYS = ("session_id", "sid", "id")
 _FILE_MESSAGES = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 
 
@@ -108,38 +106,6 @@ def _otel_trace_id_getter() -> Callable[[], str | None] | None:
         return format(context.trace_id, "032x") if context.is_valid else None
 
     return current_trace_id
-
-
-def session_id_from_scope(scope: Mapping[str, Any]) -> str | None:
-    """The session id in ``scope["session"]`` (SessionMiddleware), under ``session_id``,
-    ``sid`` or ``id``; ``None`` when there is none. The endpoint uses it too."""
-    session = scope.get("session")
-    if isinstance(session, dict):
-        for key in _SESSION_KEYS:
-            value = session.get(key)
-            if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
-                return str(value)
-    return None
-
-
-def _subject_from_scope(capture: ExchangeCapture) -> None:
-    """Fill session and user ids from what session/auth middleware put in the scope."""
-    scope = capture.source
-    if scope is None or ("session" not in scope and "user" not in scope):
-        return
-    session_id = session_id_from_scope(scope)
-    if session_id is not None:
-        capture.session_id = session_id
-    user = scope.get("user")
-    if user is not None and getattr(user, "is_authenticated", False) is True:
-        for attribute in ("identity", "id", "pk", "username", "display_name"):
-            try:
-                value = getattr(user, attribute, None)
-            except Exception:  # Starlette's BaseUser.identity raises NotImplementedError
-                continue
-            if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
-                capture.user_id = str(value)
-                break
 
 
 def _static_file(scope: Scope) -> bool:
@@ -323,15 +289,10 @@ class FeedbackMiddleware:
         )
         otel = None
         if wanted:
-            for name in (b"x-request-id", b"x-trace-id"):
-                incoming = wanted.get(name)
-                if incoming is not None:
-                    if valid_id(incoming):
-                        capture.request_id = incoming.decode()
-                        break
-                    self._errors.record("invalid incoming request id ignored")
-            if b"traceparent" in wanted:
-                otel = trace_id_from_traceparent(wanted[b"traceparent"])
+            capture.request_id, otel, rejected = correlation_ids(
+                wanted.get(b"x-request-id"), wanted.get(b"x-trace-id"), wanted.get(b"traceparent"))
+            if rejected:
+                self._errors.record("invalid incoming request id ignored")
         if otel is None and self._otel is not None:
             otel = self._otel()
         capture.otel_trace_id = otel
@@ -339,7 +300,7 @@ class FeedbackMiddleware:
         # names seen before are judged from a cache, in one pass at C speed
         capture.headers_clean = settings.dropped_headers.keeps_all(raw)
         # read later (at the response's start): inner middleware may still set them
-        capture.identify = _subject_from_scope
+        capture.identify = identity_from_scope
         if wanted:
             self._read_headers(capture, wanted, settings)
         return capture
@@ -369,8 +330,7 @@ class FeedbackMiddleware:
         morsel = cookies.get((settings.session_cookie or b"").decode())
         if morsel is None or not morsel.value:
             return None
-        # the cookie value is a credential: keep only a digest of it
-        return hashlib.sha256(morsel.value.encode()).hexdigest()[:32]
+        return session_digest(morsel.value)
 
     async def _run(
         self, scope: Scope, receive: Receive, send: Send, capture: ExchangeCapture

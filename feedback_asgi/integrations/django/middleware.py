@@ -24,7 +24,6 @@ counted and never reach the view or the client.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, cast
@@ -41,30 +40,25 @@ from feedback_asgi.capture import (
     CaptureSettings,
     ExchangeCapture,
     bind_capture,
+    correlation_ids,
     is_answer,
     merge_expose_headers,
     new_trace_id,
-    trace_id_from_traceparent,
+    session_digest,
     trusted_identity,
     unbind_capture,
-    valid_id,
 )
 from feedback_asgi.exceptions import ConfigurationError
 from feedback_asgi.integrations.django.conf import get_kit
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.sse import SSEDataParser, ends_between_events, format_sse_event
 
-__all__ = ["FeedbackMiddleware", "session_digest"]
+__all__ = ["FeedbackMiddleware"]
 
 _TEXT_TYPES = ("application/json", "text/")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BOTH = frozenset({"x-trace-id", "x-feedback-token"})
 _TOKEN_ONLY = frozenset({"x-feedback-token"})
-
-
-def session_digest(session_key: str) -> str:
-    """The session id we keep for a Django session key (the key is a credential)."""
-    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
 
 
 def _session_id(request: HttpRequest) -> str | None:
@@ -107,6 +101,11 @@ def _loaded_user(request: HttpRequest) -> Any:
     from django.utils.functional import empty
 
     return None if wrapped is empty else wrapped
+
+
+def _header_bytes(meta: Any, key: str) -> bytes | None:
+    value = meta.get(key)
+    return None if value is None else value.encode("latin-1", "replace")
 
 
 def _trusted_header(meta: Any, name: bytes | None) -> str | None:
@@ -267,16 +266,11 @@ class FeedbackMiddleware:
         meta = request.META
         # the response id is always ours; the client's ids are kept for correlation only
         capture = ExchangeCapture(new_trace_id(), settings_, kit.signer, method=method, path=path)
-        for key in ("HTTP_X_REQUEST_ID", "HTTP_X_TRACE_ID"):
-            incoming = meta.get(key)
-            if incoming is not None:
-                if valid_id(incoming.encode("latin-1", "replace")):
-                    capture.request_id = incoming
-                    break
-                kit.errors.record("invalid incoming request id ignored")
-        if "HTTP_TRACEPARENT" in meta:
-            capture.otel_trace_id = trace_id_from_traceparent(
-                meta["HTTP_TRACEPARENT"].encode("latin-1", "replace"))
+        capture.request_id, capture.otel_trace_id, rejected = correlation_ids(
+            *(_header_bytes(meta, key)
+              for key in ("HTTP_X_REQUEST_ID", "HTTP_X_TRACE_ID", "HTTP_TRACEPARENT")))
+        if rejected:
+            kit.errors.record("invalid incoming request id ignored")
         if settings_.capture_metadata:
             capture.request_headers = cast("Sequence[tuple[bytes, bytes]]", _MetaHeaders(meta))
         capture.session_id = _trusted_header(meta, settings_.trusted_session_header)
