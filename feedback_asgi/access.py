@@ -16,13 +16,14 @@ from __future__ import annotations
 import hmac
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 from feedback_asgi.dashboard.session import cookie_grants
 from feedback_asgi.http import HttpError, header
 from feedback_asgi.idempotency import SUBMITTER_METADATA_KEY
+from feedback_asgi.kit import Authorizer
 from feedback_asgi.result import Err, Ok
 from feedback_asgi.tokens import TokenClaims
 from feedback_asgi.types import FeedbackItem
@@ -47,8 +48,6 @@ __all__ = [
 
 logger = logging.getLogger("feedback_asgi")
 
-Authorizer: TypeAlias = Callable[[Mapping[str, Any]], bool | Awaitable[bool]]
-"""``authorizer(scope)``: whether the request may use the read/admin routes."""
 
 ANONYMOUS_SUBMITTER = "anonymous"
 """``metadata["submitter"]`` of items sent with a token issued to nobody in particular."""

@@ -21,6 +21,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from feedback_asgi.exceptions import ConfigurationError
+from feedback_asgi.redaction_rules import is_builtin_secret_name
 
 __all__ = ["ENV_PREFIX", "ConfigIssue", "FeedbackConfig"]
 
@@ -283,10 +284,7 @@ class FeedbackConfig(BaseSettings):
             )
         captures_bodies = self.capture_request_limit > 0 or self.capture_response_limit > 0
         if production and captures_bodies and self.redact_exempt_fields:
-            from feedback_asgi.redaction import Redactor
-
-            builtin = Redactor()
-            exempted = [name for name in self.redact_exempt_fields if builtin.is_secret_name(name)]
+            exempted = [name for name in self.redact_exempt_fields if is_builtin_secret_name(name)]
             if exempted:
                 issues.append(
                     ConfigIssue(

@@ -22,7 +22,8 @@ import logging
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from feedback_asgi.capture import CaptureSettings
 from feedback_asgi.config import FeedbackConfig
@@ -31,9 +32,8 @@ from feedback_asgi.failsafe import ErrorCounter
 from feedback_asgi.tokens import TokenSigner
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, MutableMapping
+    from collections.abc import Awaitable, Callable
 
-    from feedback_asgi.access import Authorizer
     from feedback_asgi.collector import FeedbackCollector
     from feedback_asgi.hooks import FeedbackHooks
     from feedback_asgi.processors import FeedbackProcessorRegistry
@@ -41,23 +41,18 @@ if TYPE_CHECKING:
     from feedback_asgi.storage.base import ExchangeStoreProtocol, FeedbackStoreProtocol
     from feedback_asgi.types import Exchange
 
-    ASGIApp = Callable[
-        [
-            MutableMapping[str, Any],
-            Callable[[], Awaitable[MutableMapping[str, Any]]],
-            Callable[[MutableMapping[str, Any]], Awaitable[None]],
-        ],
-        Awaitable[None],
-    ]
-
 __all__ = [
     "TESTING_SECRET_KEY",
+    "Authorizer",
     "FeedbackKit",
     "HealthReport",
     "get_default_kit",
     "kit_for_collector",
     "set_default_kit",
 ]
+
+Authorizer: TypeAlias = Callable[[Mapping[str, Any]], bool | Awaitable[bool]]
+"""``authorizer(scope)``: whether the request may use the read/admin routes."""
 
 logger = logging.getLogger("feedback_asgi")
 
@@ -191,8 +186,6 @@ class FeedbackKit:
         self._startup_task: asyncio.Task[None] | None = None
         self._check: asyncio.Task[None] | None = None
         self._probes: dict[str, tuple[float, asyncio.Task[dict[str, Any]]]] = {}
-        self._endpoint: Any = None
-        self._endpoint_checked = False
         with contextlib.suppress(TypeError):
             _kits_by_collector[self.collector] = self
 
@@ -364,16 +357,6 @@ class FeedbackKit:
             return {"configured": True, "reachable": False, "latency_ms": None,
                     "error": f"no answer within {HEALTH_WAIT_SECONDS} s"}
         return dict(task.result())
-
-    def endpoint_app(self) -> ASGIApp | None:
-        """The ASGI app serving this kit's feedback routes, or ``None`` when unavailable."""
-        if not self._endpoint_checked:
-            self._endpoint_checked = True
-            from feedback_asgi.endpoint import create_feedback_endpoint
-
-            self._endpoint = create_feedback_endpoint(self)
-        endpoint: ASGIApp | None = self._endpoint
-        return endpoint
 
     async def find_exchange(self, trace_id: str, *, force: bool = False) -> Exchange | None:
         """The exchange for ``trace_id``: the stored one, else one queued, not yet written.

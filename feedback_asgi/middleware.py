@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from feedback_asgi.capture import (
     CAPTURE_SCOPE_KEY,
@@ -201,15 +201,14 @@ class FeedbackMiddleware:
         }
         self._wanted = _WANTED_HEADERS | trusted
         # the hook point for the feedback routes: the kit's endpoint app, when there is one
-        self._endpoint: ASGIApp | None = self.kit.endpoint_app() if serve_endpoint else None
+        self._endpoint: ASGIApp | None = self.create_feedback_endpoint() if serve_endpoint else None
         self._clash_checked = False
 
     def create_feedback_endpoint(self) -> ASGIApp:
         """The ASGI app serving the feedback routes for this middleware's kit (seed API)."""
-        endpoint = self.kit.endpoint_app()
-        if endpoint is None:
-            raise RuntimeError("the feedback endpoint is not available in this installation")
-        return endpoint
+        from feedback_asgi.endpoint import create_feedback_endpoint
+
+        return cast("ASGIApp", create_feedback_endpoint(self.kit))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]

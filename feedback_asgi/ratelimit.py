@@ -22,11 +22,11 @@ import math
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from feedback_asgi.http import HttpError, header
 from feedback_asgi.result import Ok
+from feedback_asgi.storage.base import RateDecision, RemoteBuckets
 from feedback_asgi.storage.redis_home import Runner, redis_home
 
 if TYPE_CHECKING:
@@ -34,9 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LocalRateLimiter",
-    "RateDecision",
     "RateLimiter",
-    "RemoteBuckets",
     "check_rate_limit",
     "client_keys",
     "limiter_for",
@@ -49,23 +47,6 @@ MAX_LOCAL_CLIENTS = 100_000
 """Most clients tracked in memory; the least recently seen are forgotten first."""
 
 _limiters: weakref.WeakKeyDictionary[Any, RateLimiter | None] = weakref.WeakKeyDictionary()
-
-
-@dataclass(frozen=True, slots=True)
-class RateDecision:
-    """Whether one request may pass, and if not, how long until one more would."""
-
-    allowed: bool
-    retry_after: float = 0.0
-    """Seconds until the next request would be allowed (0 when allowed)."""
-
-
-class RemoteBuckets(Protocol):
-    """Shared buckets (Redis): ``None`` when the backend could not answer."""
-
-    async def hit(self, key: str, per_second: float, burst: int) -> RateDecision | None:
-        """Take one token from ``key``'s bucket."""
-        ...
 
 
 class LocalRateLimiter:

@@ -32,6 +32,7 @@ __all__ = [
     "ValuePattern",
     "card_like_int",
     "fold",
+    "is_builtin_secret_name",
     "luhn_valid",
     "name_part_pattern",
     "normalise_name",
@@ -362,3 +363,13 @@ def scan_needles(extra_parts: Iterable[str]) -> dict[str, str]:
     for part in extra_parts:
         add(fold(part), "")
     return needles
+
+
+_BUILTIN_NAME_RULE = re.compile(
+    "|".join(name_part_pattern(part, keep) for part, keep in SECRET_NAME_PARTS.items()))
+
+
+def is_builtin_secret_name(name: str) -> bool:
+    """Whether the built-in rules alone redact values under the key ``name``."""
+    normal = normalise_name(name)
+    return normal in SECRET_NAMES or _BUILTIN_NAME_RULE.search(normal) is not None

@@ -51,6 +51,8 @@ __all__ = [
     "ExchangeStoreProtocol",
     "FeedbackStoreProtocol",
     "Page",
+    "RateDecision",
+    "RemoteBuckets",
     "check_time",
     "decode_cursor",
     "encode_cursor",
@@ -268,3 +270,20 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
             FeedbackValidationError):
         raise FeedbackValidationError.for_field("cursor", "not a cursor this API issued") from None
     return moment, item_id
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """Whether one request may pass, and if not, how long until one more would."""
+
+    allowed: bool
+    retry_after: float = 0.0
+    """Seconds until the next request would be allowed (0 when allowed)."""
+
+
+class RemoteBuckets(Protocol):
+    """Shared buckets (Redis): ``None`` when the backend could not answer."""
+
+    async def hit(self, key: str, per_second: float, burst: int) -> RateDecision | None:
+        """Take one token from ``key``'s bucket."""
+        ...

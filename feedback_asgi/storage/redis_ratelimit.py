@@ -12,7 +12,7 @@ import logging
 
 import redis.asyncio as aioredis
 
-from feedback_asgi.ratelimit import RateDecision
+from feedback_asgi.storage.base import RateDecision
 from feedback_asgi.storage.redis_support import (
     RedisBypass,
     RedisGuard,
