@@ -8,7 +8,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test lint typecheck pytest bench soak demo demo-starlette demo-django clean peer-suites
+.PHONY: test test-fast lint typecheck pytest bench soak demo demo-starlette demo-django clean peer-suites
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 ## test: lint, type-check and run the whole test suite
 test: lint typecheck pytest
+
+## test-fast: the tests that need no service and no browser (the rest skip), for a quick loop
+test-fast: $(STAMP)
+	FEEDBACK_TESTS_WITHOUT_SERVICES=1 $(BIN)/pytest -q -m "not browser and not postgres and not mariadb and not redis and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check feedback_asgi tests bench peer_suites

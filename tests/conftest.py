@@ -3,10 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from tests import services
+
+_BROWSER_TESTS = Path(__file__).parent / "browser"
+_SERVICE_FIXTURES = {"postgres_url": "postgres", "mysql_url": "mariadb",
+                     "redis_prefix": "redis", "redis_url": "redis"}
+_SERVICE_PARAMS = {"postgres": "postgres", "mysql": "mariadb", "mariadb": "mariadb",
+                   "redis": "redis"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the kinds it is (``-m "not browser"`` and the like select them):
+    ``browser`` below tests/browser, a service marker for a service fixture or a backend
+    parameter naming one. A test that reaches a service another way carries the marker
+    itself, and ``make test-fast`` skips it in any case (``services.WITHOUT_SERVICES``)."""
+    for item in items:
+        kinds: set[str] = set()
+        if _BROWSER_TESTS in Path(str(item.path)).parents:
+            kinds.add("browser")
+        kinds.update(_SERVICE_FIXTURES[name] for name in getattr(item, "fixturenames", ())
+                     if name in _SERVICE_FIXTURES)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            kinds.update(_SERVICE_PARAMS[value] for value in callspec.params.values()
+                         if isinstance(value, str) and value in _SERVICE_PARAMS)
+        for kind in sorted(kinds - {mark.name for mark in item.iter_markers()}):
+            item.add_marker(kind)
 
 
 @pytest.fixture

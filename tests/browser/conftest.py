@@ -24,6 +24,7 @@ import pytest_asyncio
 from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.factory import build_store
+from tests import services
 from tests.browser import servers
 from tests.services import IN_CI
 
@@ -53,6 +54,8 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     """The Chromium binary (skip, or fail under CI, without it or without Playwright)."""
+    if services.WITHOUT_SERVICES:
+        pytest.skip("make test-fast runs without the browser")
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing: apt-get install -y chromium (make test does)")
     try:

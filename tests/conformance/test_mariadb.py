@@ -9,7 +9,7 @@ import pytest
 from feedback_asgi.storage.sql import SqlFeedbackStore
 from feedback_asgi.testing.conformance import StoreConformanceSuite
 
-pytestmark = pytest.mark.mysql
+pytestmark = pytest.mark.mariadb
 
 
 class TestMariadbStore(StoreConformanceSuite):

@@ -270,7 +270,7 @@ async def test_silent_postgres(postgres_url: str, pool: str) -> None:
     await run_outage(f"postgres {pool}", database_outage(postgres_url), warm=pool == "warm")
 
 
-@pytest.mark.mysql
+@pytest.mark.mariadb
 async def test_silent_mariadb(mysql_url: str, pool: str) -> None:
     await run_outage(f"mariadb {pool}", database_outage(mysql_url), warm=pool == "warm")
 
