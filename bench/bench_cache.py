@@ -95,7 +95,7 @@ async def _bench() -> dict[str, Any]:
     import asyncpg
 
     from feedback_asgi.storage.redis import CachedFeedbackStore, make_redis_client
-    from feedback_asgi.storage.sql import SqlFeedbackStore
+    from feedback_asgi.storage.sql.store import SqlFeedbackStore
 
     name = f"fa_bench_cache_{uuid.uuid4().hex[:10]}"
     prefix = f"fa_bench_cache_{uuid.uuid4().hex[:10]}:"

@@ -116,7 +116,7 @@ async def _child(variant: str, database: str, out: IO[str], since: datetime, unt
         await conn.close()
     else:
         from feedback_asgi.export import ExportOptions, write_export
-        from feedback_asgi.storage.sql import SqlFeedbackStore
+        from feedback_asgi.storage.sql.store import SqlFeedbackStore
 
         store = SqlFeedbackStore(_url(database))
         await store.ping()
@@ -145,7 +145,7 @@ def _run_child(variant: str, database: str, since: datetime, until: datetime) ->
 
 
 async def _load(database: str, now: datetime) -> dict[str, Any]:
-    from feedback_asgi.storage.sql import SqlFeedbackStore
+    from feedback_asgi.storage.sql.store import SqlFeedbackStore
 
     store = SqlFeedbackStore(_url(database))
     await store.read_engine()  # creates the tables and indexes

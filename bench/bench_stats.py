@@ -7,7 +7,7 @@ In a database of its own (created, then dropped):
    3 alternating rounds of 10,000 items each, table truncated before each round;
 2. 1,000,000 rows over 30 days and 20 models, loaded with ``INSERT ... SELECT
    generate_series`` (the storage benchmark's fill), indexes built afterwards, then the
-   rollup rebuilt by :func:`feedback_asgi.storage.sql_rollup.backfill` (what migration
+   rollup rebuilt by :func:`feedback_asgi.storage.sql.rollup.backfill` (what migration
    0002 and a lazily created rollup run), VACUUM ANALYZE;
 3. p50/p95 (30 runs after 3 warm-ups, cases alternating) of ``feedback_stats(by="model")``
    for 24 h and 30 days, ``aggregate(window_hours=24)``, and, for reference, the same
@@ -33,11 +33,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.bench_storage import FILL, MODELS, _dsn, _p, _url, _write_round
 from feedback_asgi.analytics import feedback_stats
-from feedback_asgi.storage import sql as sql_module
-from feedback_asgi.storage.sql import SqlFeedbackStore
-from feedback_asgi.storage.sql_rollup import backfill
-from feedback_asgi.storage.sql_schema import ai_feedback
-from feedback_asgi.storage.sql_stats import run_stats
+from feedback_asgi.storage.sql import store as sql_module
+from feedback_asgi.storage.sql.rollup import backfill
+from feedback_asgi.storage.sql.schema import ai_feedback
+from feedback_asgi.storage.sql.stats import run_stats
+from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.storage.stats import StatsQuery
 from feedback_asgi.types import utc_now
 

@@ -78,7 +78,7 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Apply the migrations (adopting a table the store created by itself)."""
-    from feedback_asgi import migrations
+    from feedback_asgi.storage.sql import migrations
 
     url = _database_url(database_url)
     try:
@@ -92,7 +92,7 @@ def db_upgrade(
 @db_app.command("create")
 def db_create(database_url: DatabaseUrl = None) -> None:
     """Create the tables from the current schema and record the newest revision."""
-    from feedback_asgi import migrations
+    from feedback_asgi.storage.sql import migrations
 
     url = _database_url(database_url)
     try:
@@ -106,7 +106,7 @@ def db_create(database_url: DatabaseUrl = None) -> None:
 @db_app.command("current")
 def db_current(database_url: DatabaseUrl = None) -> None:
     """Print the revision recorded in the database."""
-    from feedback_asgi import migrations
+    from feedback_asgi.storage.sql import migrations
 
     url = _database_url(database_url)
     try:

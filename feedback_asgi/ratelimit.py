@@ -126,7 +126,7 @@ def shared_buckets(kit: FeedbackKit) -> RemoteBuckets | None:
     config = kit.config
     if config.redis_url is None:
         return None
-    from feedback_asgi.storage.redis_ratelimit import RedisRateBuckets
+    from feedback_asgi.storage.redis.rate_buckets import RedisRateBuckets
 
     client, runner = redis_home(kit.exchanges)
     buckets = RedisRateBuckets.for_url(config.redis_url, prefix=config.redis_key_prefix,

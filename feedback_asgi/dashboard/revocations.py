@@ -3,7 +3,7 @@
 Signing out records the cookie's nonce. Without ``redis_url`` the record lives in this
 process only: every request this process serves refuses the cookie, another worker process
 would still accept it (run one process, or configure Redis). With ``redis_url`` it is also
-kept in Redis (:class:`~feedback_asgi.storage.redis_revocations.RedisRevocations`, under
+kept in Redis (:class:`~feedback_asgi.storage.redis.revocations.RedisRevocations`, under
 ``config.redis_key_prefix``, with a TTL until the cookie's expiry plus a margin for clock
 skew between hosts; :mod:`feedback_asgi.dashboard.shared`), so every worker refuses it.
 

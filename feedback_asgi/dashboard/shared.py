@@ -52,7 +52,7 @@ def shared_revocations(kit: FeedbackKit) -> SharedRevocations | None:
     config = kit.config
     if config.redis_url is None:
         return None
-    from feedback_asgi.storage.redis_revocations import RedisRevocations
+    from feedback_asgi.storage.redis.revocations import RedisRevocations
 
     client, runner = redis_home(kit.exchanges)
     revocations = RedisRevocations.for_url(config.redis_url, prefix=config.redis_key_prefix,

@@ -91,7 +91,7 @@ def postgres_store(store: FeedbackStoreProtocol) -> Any | None:
     inner = getattr(store, "store", None)  # CachedFeedbackStore wraps the SQL store
     if inner is not None and type(store).__name__ == "CachedFeedbackStore":
         store = inner
-    from feedback_asgi.storage.sql import SqlFeedbackStore
+    from feedback_asgi.storage.sql.store import SqlFeedbackStore
 
     if not isinstance(store, SqlFeedbackStore):
         return None

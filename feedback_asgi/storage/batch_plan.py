@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feedback_asgi.exceptions import FeedbackError, FeedbackValidationError
-from feedback_asgi.storage.sql_rows import item_to_row
+from feedback_asgi.storage.sql.rows import item_to_row
 from feedback_asgi.types import FeedbackItem
 
 __all__ = ["BatchPlan", "plan_batch"]

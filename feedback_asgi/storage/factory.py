@@ -1,7 +1,7 @@
 """Build the stores a ``FeedbackConfig`` asks for. Nothing here connects.
 
 * ``database_url = "memory://"``: :class:`~feedback_asgi.storage.memory.MemoryFeedbackStore`;
-  any other URL: :class:`~feedback_asgi.storage.sql.SqlFeedbackStore` (SQLAlchemy is
+  any other URL: :class:`~feedback_asgi.storage.sql.store.SqlFeedbackStore` (SQLAlchemy is
   imported only then).
 * ``redis_url`` set: the feedback store is wrapped in ``CachedFeedbackStore`` and exchanges
   go to ``RedisExchangeStore`` (redis-py is imported only then); otherwise exchanges stay
@@ -45,7 +45,7 @@ def build_store(config: FeedbackConfig) -> FeedbackStoreProtocol:
     if is_memory_url(config.database_url):
         store = MemoryFeedbackStore()
     else:
-        from feedback_asgi.storage.sql import SqlFeedbackStore
+        from feedback_asgi.storage.sql.store import SqlFeedbackStore
 
         store = SqlFeedbackStore(config.database_url, config=config)
     if config.redis_url is None:

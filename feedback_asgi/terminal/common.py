@@ -70,7 +70,7 @@ def open_store(database_url: str | None) -> FeedbackStoreProtocol:
             values["database_url"] = database_url
         config = FeedbackConfig(**values)
         if not is_memory_url(config.database_url):
-            from feedback_asgi.storage.sql import normalize_database_url
+            from feedback_asgi.storage.sql.store import normalize_database_url
 
             normalize_database_url(config.database_url).get_dialect()  # unknown scheme/driver
         return build_store(config.model_copy(update={"redis_url": None}))

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from feedback_asgi.cli import app
-from feedback_asgi.storage.sql import SqlFeedbackStore
+from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.types import FeedbackItem, utc_now
 from tests.export import fixtures as fx
 

@@ -10,7 +10,7 @@ import pytest
 
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.storage.redis import CachedFeedbackStore, make_redis_client
-from feedback_asgi.storage.sql import SqlFeedbackStore
+from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.testing.conformance import StoreConformanceSuite
 
 pytestmark = pytest.mark.redis

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from feedback_asgi.storage.sql import SqlFeedbackStore
+from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.testing.conformance import StoreConformanceSuite
 
 pytestmark = pytest.mark.postgres

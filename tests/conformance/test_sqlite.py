@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from feedback_asgi.storage.sql import SqlFeedbackStore
+from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.testing.conformance import StoreConformanceSuite
 
 

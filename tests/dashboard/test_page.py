@@ -146,7 +146,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "memory":
         yield MemoryFeedbackStore()
         return
-    from feedback_asgi.storage.sql import SqlFeedbackStore
+    from feedback_asgi.storage.sql.store import SqlFeedbackStore
 
     sql = SqlFeedbackStore(f"sqlite+aiosqlite:///{tmp_path / 'page.db'}")
     try:

@@ -13,7 +13,7 @@ import sys
 
 from feedback_asgi.export import ExportOptions, ExportReport, export_chunks
 from feedback_asgi.export.options import parse_moment
-from feedback_asgi.storage.sql import SqlFeedbackStore
+from feedback_asgi.storage.sql.store import SqlFeedbackStore
 
 
 def _status_kb(field: str) -> int:

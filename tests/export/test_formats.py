@@ -14,7 +14,7 @@ from feedback_asgi.export import ExportOptions, ExportReport, export_chunks, wri
 from feedback_asgi.export.postgres import postgres_store
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.memory import MemoryFeedbackStore
-from feedback_asgi.storage.sql import SqlFeedbackStore
+from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.types import FeedbackItem
 from tests.export import fixtures as fx
 

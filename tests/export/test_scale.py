@@ -15,7 +15,7 @@ import pytest
 from feedback_asgi.export import ExportOptions, ExportReport, export_chunks
 from feedback_asgi.export import pairs as pairs_module
 from feedback_asgi.storage.memory import MemoryFeedbackStore
-from feedback_asgi.storage.sql import SqlFeedbackStore
+from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.types import FeedbackItem
 
 START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -12,7 +12,7 @@ import pytest
 from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.endpoint import EXCHANGE_SETTLE_SECONDS
 from feedback_asgi.kit import FeedbackKit
-from feedback_asgi.storage.redis_exchanges import RedisExchangeStore
+from feedback_asgi.storage.redis.exchanges import RedisExchangeStore
 from feedback_asgi.types import Exchange
 from tests.endpoint.apps import build, client
 
@@ -123,7 +123,7 @@ async def test_a_refused_redis_is_not_waited_for() -> None:
 async def test_a_refused_connection_is_not_worth_waiting_for() -> None:
     import socket
 
-    from feedback_asgi.storage.redis_support import make_redis_client
+    from feedback_asgi.storage.redis.client import make_redis_client
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -150,7 +150,7 @@ class CountingLookups(RedisExchangeStore):
 async def test_a_missing_exchange_is_awaited_with_few_lookups(
     redis_url: str, redis_prefix: str
 ) -> None:
-    from feedback_asgi.storage.redis_support import make_redis_client
+    from feedback_asgi.storage.redis.client import make_redis_client
 
     exchanges = CountingLookups(make_redis_client(redis_url), prefix=redis_prefix)
     kit = FeedbackKit(

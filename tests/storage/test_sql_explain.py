@@ -17,8 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from feedback_asgi.result import Ok
-from feedback_asgi.storage.sql import SqlFeedbackStore
-from feedback_asgi.storage.sql_rollup import backfill
+from feedback_asgi.storage.sql.rollup import backfill
+from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.storage.stats import StatsQuery
 from feedback_asgi.types import FeedbackItem, utc_now
 

@@ -13,7 +13,7 @@ from feedback_asgi.storage.base import ExchangeStoreProtocol, FeedbackStoreProto
 from feedback_asgi.storage.factory import build_exchange_store, build_store, is_memory_url
 from feedback_asgi.storage.memory import MemoryExchangeStore, MemoryFeedbackStore
 from feedback_asgi.storage.redis import CachedFeedbackStore, RedisExchangeStore
-from feedback_asgi.storage.sql import SqlFeedbackStore
+from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.types import FeedbackItem
 
 NOWHERE_PG = "postgresql+asyncpg://postgres@127.0.0.1:9/none"

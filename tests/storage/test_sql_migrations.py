@@ -14,12 +14,12 @@ from sqlalchemy import Index, MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from typer.testing import CliRunner
 
-from feedback_asgi import migrations
 from feedback_asgi.cli import app
 from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.result import Ok
-from feedback_asgi.storage.sql import SqlFeedbackStore
-from feedback_asgi.storage.sql_schema import ai_feedback, ai_feedback_hourly, metadata
+from feedback_asgi.storage.sql import migrations
+from feedback_asgi.storage.sql.schema import ai_feedback, ai_feedback_hourly, metadata
+from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.types import FeedbackItem
 from tests import services
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from feedback_asgi.result import Ok
-from feedback_asgi.storage.sql import SqlFeedbackStore
+from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.types import FeedbackItem
 
 WORKERS = 4

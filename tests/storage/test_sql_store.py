@@ -16,8 +16,8 @@ from feedback_asgi.config import FeedbackConfig
 from feedback_asgi.exceptions import FeedbackValidationError, StorageUnavailableError
 from feedback_asgi.result import Err, Ok
 from feedback_asgi.storage.base import FeedbackStoreProtocol
-from feedback_asgi.storage.sql import SqlFeedbackStore, normalize_database_url
-from feedback_asgi.storage.sql_schema import TABLE_NAME, ai_feedback, item_to_row
+from feedback_asgi.storage.sql.schema import TABLE_NAME, ai_feedback, item_to_row
+from feedback_asgi.storage.sql.store import SqlFeedbackStore, normalize_database_url
 from feedback_asgi.types import FeedbackItem
 from tests import services
 

@@ -1,6 +1,6 @@
 """``AiFeedback``: the ``ai_feedback`` table as a Django model.
 
-The same table, columns and semantics as :mod:`feedback_asgi.storage.sql_schema` (the
+The same table, columns and semantics as :mod:`feedback_asgi.storage.sql.schema` (the
 SQLAlchemy store's schema), so both stores read each other's rows: typed columns for
 everything a query filters on, the item's own content as JSON. Rows are append-only:
 nothing but ``is_live`` ever changes after insertion, and it is cleared in the
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ITEM_FIELDS", "AiFeedback"]
 
-# The lengths of feedback_asgi.storage.sql_schema (ID_LENGTH, CORRELATION_LENGTH), spelled
+# The lengths of feedback_asgi.storage.sql.schema (ID_LENGTH, CORRELATION_LENGTH), spelled
 # out so that loading the models does not import SQLAlchemy; a test keeps them equal.
 ID_LENGTH = 128
 CORRELATION_LENGTH = 255

@@ -54,7 +54,7 @@ from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.base import Page, decode_cursor, window_bounds
 from feedback_asgi.storage.batch_plan import plan_batch
 from feedback_asgi.storage.group_commit import GroupCommitter
-from feedback_asgi.storage.sql_rows import row_to_item
+from feedback_asgi.storage.sql.rows import row_to_item
 from feedback_asgi.storage.stats import GroupStats, StatsQuery
 from feedback_asgi.types import FeedbackItem, FeedbackKind, FeedbackSummary, normalize_kind
 

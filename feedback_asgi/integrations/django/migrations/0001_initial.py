@@ -1,4 +1,4 @@
-"""The ``ai_feedback`` table (the SQLAlchemy store's schema, see ``storage/sql_schema.py``).
+"""The ``ai_feedback`` table (the SQLAlchemy store's schema, see ``storage/sql/schema.py``).
 
 Ids sort by code point on every backend, as in Python: PostgreSQL gets the "C" collation
 on the id columns, MariaDB/MySQL ``utf8mb4_bin``; SQLite compares bytes already. If

@@ -13,7 +13,7 @@ import logging
 import redis.asyncio as aioredis
 
 from feedback_asgi.storage.base import RateDecision
-from feedback_asgi.storage.redis_support import (
+from feedback_asgi.storage.redis.client import (
     RedisBypass,
     RedisGuard,
     key_part,

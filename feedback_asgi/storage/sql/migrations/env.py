@@ -1,4 +1,4 @@
-"""Alembic environment of feedback-asgi's own tables (run through :mod:`feedback_asgi.migrations`).
+"""Alembic environment of feedback-asgi's own tables (run through :mod:`feedback_asgi.storage.sql.migrations`).
 
 Our version table is ``feedback_asgi_alembic_version``, so these migrations live next to
 the host application's own Alembic history without touching it.
@@ -12,8 +12,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from feedback_asgi.migrations.api import VERSION_TABLE
-from feedback_asgi.storage.sql_schema import metadata
+from feedback_asgi.storage.sql.migrations.api import VERSION_TABLE
+from feedback_asgi.storage.sql.schema import metadata
 
 
 def _run(connection: Connection) -> None:

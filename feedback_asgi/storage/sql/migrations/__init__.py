@@ -5,7 +5,7 @@ set ``create_tables=False`` in the config afterwards so the store never creates 
 itself. Needs Alembic: ``pip install feedback-asgi[cli]``.
 """
 
-from feedback_asgi.migrations.api import (
+from feedback_asgi.storage.sql.migrations.api import (
     BASELINE_REVISION,
     VERSION_TABLE,
     alembic_config,

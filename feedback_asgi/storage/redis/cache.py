@@ -42,7 +42,7 @@ from feedback_asgi.exceptions import (
 )
 from feedback_asgi.result import Err, Result
 from feedback_asgi.storage.base import FeedbackStoreProtocol, Page
-from feedback_asgi.storage.redis_support import (
+from feedback_asgi.storage.redis.client import (
     GuardedByRedis,
     RedisBypass,
     RedisGuard,

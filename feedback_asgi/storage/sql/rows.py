@@ -1,7 +1,7 @@
 """Rows of the ``ai_feedback`` table as plain dicts and tuples, without SQLAlchemy.
 
 The conversions both SQL stores share: the SQLAlchemy store (through
-:mod:`feedback_asgi.storage.sql_schema`, which re-exports them) and the Django store, which
+:mod:`feedback_asgi.storage.sql.schema`, which re-exports them) and the Django store, which
 imports them from here so a Django project never loads SQLAlchemy (tens of thousands of
 objects every full garbage collection would walk in each worker).
 """

@@ -18,8 +18,8 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from feedback_asgi.storage.sql import normalize_database_url
-from feedback_asgi.storage.sql_schema import TABLE_NAME, metadata
+from feedback_asgi.storage.sql.schema import TABLE_NAME, metadata
+from feedback_asgi.storage.sql.store import normalize_database_url
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -1,5 +1,5 @@
 """The ``ai_feedback`` table; the conversions between its rows and ``FeedbackItem`` are
-re-exported from :mod:`feedback_asgi.storage.sql_rows` (which needs no SQLAlchemy).
+re-exported from :mod:`feedback_asgi.storage.sql.rows` (which needs no SQLAlchemy).
 
 Everything a query or an aggregate filters on has a typed column; the item's own content
 (``value``, ``context``, ``metadata``) is kept as JSON (JSONB on PostgreSQL). Rows are never
@@ -9,10 +9,10 @@ history is one indexed lookup.
 
 ``ai_feedback_hourly`` holds the live rows' figures per UTC hour and dimensions (kind,
 model, provider, intent, project, endpoint): kept in step by the store in the transaction
-of every write (see :mod:`feedback_asgi.storage.sql_rollup`), it makes stats over long
+of every write (see :mod:`feedback_asgi.storage.sql.rollup`), it makes stats over long
 windows cheap.
 
-The Alembic migrations in :mod:`feedback_asgi.migrations` create exactly this schema.
+The Alembic migrations in :mod:`feedback_asgi.storage.sql.migrations` create exactly this schema.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeEngine
 
-from feedback_asgi.storage.sql_rows import (
+from feedback_asgi.storage.sql.rows import (
     CORRELATION_LENGTH,
     ID_LENGTH,
     item_to_row,

@@ -24,7 +24,7 @@ def _time() -> sa.types.TypeEngine[Any]:
 
 
 def upgrade() -> None:
-    from feedback_asgi.storage.sql_rollup import backfill_sync
+    from feedback_asgi.storage.sql.rollup import backfill_sync
 
     bind = op.get_bind()
     if sa.inspect(bind).has_table("ai_feedback_hourly"):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 
 from feedback_asgi.exceptions import StorageUnavailableError
-from feedback_asgi.storage.redis_support import (
+from feedback_asgi.storage.redis.client import (
     GuardedByRedis,
     RedisBypass,
     RedisGuard,

@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
-from feedback_asgi.storage.sql_schema import ai_feedback, ai_feedback_hourly
+from feedback_asgi.storage.sql.schema import ai_feedback, ai_feedback_hourly
 from feedback_asgi.storage.stats import Interval, bucket_start
 
 __all__ = [

@@ -17,8 +17,8 @@ from sqlalchemy import Select, case, distinct, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
-from feedback_asgi.storage.sql_rollup import as_utc, time_floor
-from feedback_asgi.storage.sql_schema import ai_feedback, ai_feedback_hourly
+from feedback_asgi.storage.sql.rollup import as_utc, time_floor
+from feedback_asgi.storage.sql.schema import ai_feedback, ai_feedback_hourly
 from feedback_asgi.storage.stats import (
     GroupStats,
     StatsQuery,

@@ -15,7 +15,7 @@ own loop, or several ``asyncio.run`` calls): it keeps one engine per loop, and a
 engine is disposed when that loop shuts down. A store built on an ``AsyncEngine`` you pass
 uses that engine everywhere and leaves disposing it to you.
 
-Deadlines (PostgreSQL, MariaDB/MySQL; :mod:`.sql_deadlines` has the driver, pool and server
+Deadlines (PostgreSQL, MariaDB/MySQL; :mod:`.deadlines` has the driver, pool and server
 limits): ``save``, ``save_many``, ``ping`` and the reads a post needs (``get``,
 ``history``, ``find_by_*``) answer within ``connect_timeout_seconds`` of their call,
 whatever the server does, checkout, schema creation and commit included; the other reads
@@ -54,9 +54,9 @@ from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.base import Page, decode_cursor, window_bounds
 from feedback_asgi.storage.batch_plan import plan_batch
 from feedback_asgi.storage.group_commit import GroupCommitter
-from feedback_asgi.storage.sql_deadlines import bound_engine, server_engine_options
-from feedback_asgi.storage.sql_rollup import DIMENSIONS, RollupDeltas, backfill, upsert_statements
-from feedback_asgi.storage.sql_schema import (
+from feedback_asgi.storage.sql.deadlines import bound_engine, server_engine_options
+from feedback_asgi.storage.sql.rollup import DIMENSIONS, RollupDeltas, backfill, upsert_statements
+from feedback_asgi.storage.sql.schema import (
     ITEM_COLUMNS,
     ROLLUP_TABLE_NAME,
     TABLE_NAME,
@@ -65,7 +65,7 @@ from feedback_asgi.storage.sql_schema import (
     metadata,
     row_to_item,
 )
-from feedback_asgi.storage.sql_stats import run_stats
+from feedback_asgi.storage.sql.stats import run_stats
 from feedback_asgi.storage.stats import GroupStats, StatsQuery
 from feedback_asgi.types import (
     FeedbackItem,
@@ -664,7 +664,7 @@ class SqlFeedbackStore:
         )
 
     async def stats(self, query: StatsQuery) -> list[GroupStats]:
-        """Stats of live rows, computed in the database (see :mod:`.sql_stats`)."""
+        """Stats of live rows, computed in the database (see :mod:`.stats`)."""
         with _reads():
             async with asyncio.timeout(self._slow_timeout):
                 engine = await self._reader()
