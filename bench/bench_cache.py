@@ -63,8 +63,8 @@ async def _run_round(read: Callable[[str], Awaitable[Any]], hot: list[str]) -> d
 
 
 async def _seed(store: Any) -> list[str]:
-    from feedback_asgi.result import Ok
-    from feedback_asgi.types import FeedbackItem, FeedbackType, utc_now
+    from feedback_asgi.core.records import FeedbackItem, FeedbackType, utc_now
+    from feedback_asgi.core.result import Ok
 
     sessions = [f"bench-session-{i}" for i in range(SESSIONS)]
     base = utc_now() - timedelta(days=1)

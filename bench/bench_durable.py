@@ -131,7 +131,7 @@ def _count(variant: str) -> int | None:
 
 def _tokens(path: Path, count: int) -> list[tuple[str, str]]:
     """``count`` fresh traces with valid anonymous tokens, one ``trace token`` per line."""
-    from feedback_asgi.tokens import TokenSigner
+    from feedback_asgi.core.tokens import TokenSigner
 
     signer = TokenSigner([SECRET.encode()], ttl_seconds=3600)
     pairs = []

@@ -33,13 +33,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.bench_storage import FILL, MODELS, _dsn, _p, _url, _write_round
 from feedback_asgi.analytics import feedback_stats
+from feedback_asgi.core.records import utc_now
 from feedback_asgi.storage.sql import store as sql_module
 from feedback_asgi.storage.sql.rollup import backfill
 from feedback_asgi.storage.sql.schema import ai_feedback
 from feedback_asgi.storage.sql.stats import run_stats
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.storage.stats import StatsQuery
-from feedback_asgi.types import utc_now
 
 ROWS = 1_000_000
 WRITE_ROUND_ITEMS = 10_000

@@ -32,9 +32,9 @@ import asyncpg
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.storage.sql.schema import ai_feedback, metadata
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
-from feedback_asgi.types import FeedbackItem
 
 PG = "postgres@127.0.0.1:5432"
 CONCURRENCY = 64

@@ -9,16 +9,25 @@ those load when the integration or store that needs them is used.
 """
 
 from feedback_asgi.collector import FeedbackCollector
-from feedback_asgi.config import ConfigIssue, FeedbackConfig
 from feedback_asgi.context import FeedbackContext, current_context
-from feedback_asgi.endpoint import create_feedback_endpoint
-from feedback_asgi.exceptions import (
+from feedback_asgi.core.config import ConfigIssue, FeedbackConfig
+from feedback_asgi.core.exceptions import (
     ConfigurationError,
     FeedbackError,
     FeedbackProcessingError,
     FeedbackValidationError,
     StorageUnavailableError,
 )
+from feedback_asgi.core.records import (
+    Exchange,
+    FeedbackItem,
+    FeedbackKind,
+    FeedbackSummary,
+    FeedbackType,
+)
+from feedback_asgi.core.result import Err, Ok, Result
+from feedback_asgi.core.tokens import TokenClaims, TokenError, TokenSigner
+from feedback_asgi.endpoint import create_feedback_endpoint
 from feedback_asgi.hooks import (
     FeedbackHooks,
     FeedbackProcessedHook,
@@ -36,17 +45,8 @@ from feedback_asgi.processors import (
     FeedbackProcessorRegistry,
     ProcessedFeedback,
 )
-from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.service import FeedbackService
 from feedback_asgi.storage.base import ExchangeStoreProtocol, FeedbackStoreProtocol, Page
-from feedback_asgi.tokens import TokenClaims, TokenError, TokenSigner
-from feedback_asgi.types import (
-    Exchange,
-    FeedbackItem,
-    FeedbackKind,
-    FeedbackSummary,
-    FeedbackType,
-)
 
 __version__ = "0.1.0"
 

@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Err, Ok
+from feedback_asgi.core.tokens import TokenClaims
 from feedback_asgi.dashboard.session import cookie_grants
 from feedback_asgi.http import HttpError, header
 from feedback_asgi.idempotency import SUBMITTER_METADATA_KEY
 from feedback_asgi.kit import Authorizer
-from feedback_asgi.result import Err, Ok
-from feedback_asgi.tokens import TokenClaims
-from feedback_asgi.types import FeedbackItem
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit

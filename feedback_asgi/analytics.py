@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from feedback_asgi.exceptions import FeedbackValidationError
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import utc_now
 from feedback_asgi.storage.base import FeedbackStoreProtocol, check_time, key_problem
 from feedback_asgi.storage.stats import (
     GROUP_KEYS,
@@ -31,7 +32,6 @@ from feedback_asgi.storage.stats import (
     StatsStoreProtocol,
     compute_stats,
 )
-from feedback_asgi.types import utc_now
 
 __all__ = [
     "DEFAULT_WINDOW",

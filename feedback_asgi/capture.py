@@ -4,13 +4,13 @@ Framework-neutral: the ASGI middleware (and the Django one) fill an :class:`Exch
 from their own request objects; everything here works on bytes and header lists.
 
 * :class:`CaptureSettings`: the capture rules (include/exclude patterns, methods, the
-  feedback path) and limits, resolved once from a :class:`~feedback_asgi.config.FeedbackConfig`.
+  feedback path) and limits, resolved once from a :class:`~feedback_asgi.core.config.FeedbackConfig`.
 * Trace ids: :func:`valid_id`, :func:`trace_id_from_traceparent`, :func:`new_trace_id`.
 * :class:`BodyTee`: a bounded copy of a body that keeps counting the bytes it drops.
 * :class:`ExchangeCapture`: the one mutable holder per request, bound in a ContextVar
   (:func:`current_capture`) so :class:`~feedback_asgi.context.FeedbackContext` can enrich it;
   :meth:`ExchangeCapture.to_exchange` turns it into a redacted
-  :class:`~feedback_asgi.types.Exchange`, off the request path.
+  :class:`~feedback_asgi.core.records.Exchange`, off the request path.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from feedback_asgi.core.records import Exchange
 from feedback_asgi.redaction import (
     ALWAYS_REDACTED_HEADERS,
     DroppedHeaders,
@@ -36,13 +37,12 @@ from feedback_asgi.redaction import (
     redactor_for,
 )
 from feedback_asgi.sse import SSEDataParser
-from feedback_asgi.types import Exchange
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from feedback_asgi.config import FeedbackConfig
-    from feedback_asgi.tokens import TokenSigner
+    from feedback_asgi.core.config import FeedbackConfig
+    from feedback_asgi.core.tokens import TokenSigner
 
 __all__ = [
     "CAPTURE_SCOPE_KEY",

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.text import Text
 from sqlalchemy.engine import make_url
 
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.storage.factory import is_memory_url
 from feedback_asgi.terminal.common import cell
 from feedback_asgi.terminal.demo_command import demo

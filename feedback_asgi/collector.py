@@ -14,12 +14,20 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import (
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import (
     FeedbackError,
     FeedbackValidationError,
     StorageUnavailableError,
 )
+from feedback_asgi.core.records import (
+    CORRELATION_KEYS,
+    FeedbackItem,
+    FeedbackKind,
+    FeedbackType,
+    normalize_kind,
+)
+from feedback_asgi.core.result import Err, Ok, Result
 from feedback_asgi.hooks import (
     FeedbackHooks,
     FeedbackProcessedHook,
@@ -37,16 +45,8 @@ from feedback_asgi.processors import (
     string_problem,
 )
 from feedback_asgi.redaction import Redactor, config_redactor
-from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.memory import MemoryFeedbackStore
-from feedback_asgi.types import (
-    CORRELATION_KEYS,
-    FeedbackItem,
-    FeedbackKind,
-    FeedbackType,
-    normalize_kind,
-)
 
 __all__ = ["MAX_CORRELATION_LENGTH", "FeedbackCollector"]
 

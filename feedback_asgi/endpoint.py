@@ -36,12 +36,15 @@ from feedback_asgi.access import (
 )
 from feedback_asgi.assets import WIDGET_PATH, asset_reply
 from feedback_asgi.capture import session_id_from_scope, session_subject
-from feedback_asgi.dashboard import routes as dashboard
-from feedback_asgi.exceptions import (
+from feedback_asgi.core.exceptions import (
     FeedbackError,
     FeedbackValidationError,
     StorageUnavailableError,
 )
+from feedback_asgi.core.records import Exchange, FeedbackItem
+from feedback_asgi.core.result import Err, Ok, Result
+from feedback_asgi.core.tokens import TokenClaims
+from feedback_asgi.dashboard import routes as dashboard
 from feedback_asgi.http import (
     ClientDisconnected,
     HttpError,
@@ -63,10 +66,7 @@ from feedback_asgi.idempotency import (
     vote_slot_id,
 )
 from feedback_asgi.ratelimit import check_rate_limit
-from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.submission import CLIENT_CONTEXT_PREFIX, Submission, parse_submission
-from feedback_asgi.tokens import TokenClaims
-from feedback_asgi.types import Exchange, FeedbackItem
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit

@@ -7,7 +7,7 @@ other store it appends to a bounded queue (when full, the oldest entry is droppe
 counted) and, if the drainer sleeps, schedules its wake-up :data:`BATCH_DELAY_SECONDS`
 later, so one wake-up serves a whole batch. A background task, started lazily on the
 running event loop (and started again if the loop changes, as it does between tests),
-turns queued entries into redacted :class:`~feedback_asgi.types.Exchange` objects and
+turns queued entries into redacted :class:`~feedback_asgi.core.records.Exchange` objects and
 writes them.
 
 The drainer writes up to :data:`WRITE_BATCH_MAX` exchanges at a time: a store with a
@@ -33,9 +33,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Protocol, runtime_checkable
 
-from feedback_asgi.failsafe import ErrorCounter
+from feedback_asgi.core.error_counter import ErrorCounter
+from feedback_asgi.core.records import Exchange, utc_now
 from feedback_asgi.storage.base import ExchangeStoreProtocol
-from feedback_asgi.types import Exchange, utc_now
 
 __all__ = ["ExchangeWriter", "PendingExchange"]
 

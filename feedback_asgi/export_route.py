@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from feedback_asgi.access import require_admin
-from feedback_asgi.exceptions import FeedbackValidationError, StorageUnavailableError
+from feedback_asgi.core.exceptions import FeedbackValidationError, StorageUnavailableError
 from feedback_asgi.export import ExportOptions, export_chunks
 from feedback_asgi.http import (
     ClientDisconnected,

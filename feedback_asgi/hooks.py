@@ -28,10 +28,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias, TypeVar
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import FeedbackError, FeedbackProcessingError, FeedbackValidationError
-from feedback_asgi.result import Err, Ok, Result
-from feedback_asgi.types import FeedbackItem, FeedbackType, utc_now
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import (
+    FeedbackError,
+    FeedbackProcessingError,
+    FeedbackValidationError,
+)
+from feedback_asgi.core.records import FeedbackItem, FeedbackType, utc_now
+from feedback_asgi.core.result import Err, Ok, Result
 
 __all__ = [
     "FeedbackHooks",

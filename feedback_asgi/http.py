@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from feedback_asgi.exceptions import FeedbackError, FeedbackValidationError
+from feedback_asgi.core.exceptions import FeedbackError, FeedbackValidationError
 from feedback_asgi.storage.base import key_problem
 
 __all__ = [

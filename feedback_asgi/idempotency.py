@@ -11,7 +11,7 @@ worker processes and after a lost response.
 
 Derived ids are UUID-shaped (version 8, RFC 9562): 122 bits of a keyed BLAKE2b digest of
 the inputs, the same in every process that holds the key (derived from the secret that
-signed the vote's token, :meth:`~feedback_asgi.tokens.TokenSigner.id_key`), and not
+signed the vote's token, :meth:`~feedback_asgi.core.tokens.TokenSigner.id_key`), and not
 computable by anyone without it, so nobody can name, read or race another person's vote.
   Two concurrent votes name the same predecessor: UNIQUE ``supersedes`` rejects one, which
   re-reads the chain and tries again.
@@ -28,14 +28,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from feedback_asgi.exceptions import (
+from feedback_asgi.core.exceptions import (
     FeedbackError,
     FeedbackValidationError,
     StorageUnavailableError,
 )
-from feedback_asgi.result import Err, Ok, Result
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Err, Ok, Result
 from feedback_asgi.storage.base import FeedbackStoreProtocol
-from feedback_asgi.types import FeedbackItem
 
 __all__ = [
     "IDEMPOTENCY_METADATA_KEY",

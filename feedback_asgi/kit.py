@@ -26,20 +26,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from feedback_asgi.capture import CaptureSettings
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.error_counter import ErrorCounter
+from feedback_asgi.core.tokens import TokenSigner
 from feedback_asgi.exchange_writer import ExchangeWriter
-from feedback_asgi.failsafe import ErrorCounter
-from feedback_asgi.tokens import TokenSigner
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from feedback_asgi.collector import FeedbackCollector
+    from feedback_asgi.core.records import Exchange
     from feedback_asgi.hooks import FeedbackHooks
     from feedback_asgi.processors import FeedbackProcessorRegistry
     from feedback_asgi.service import FeedbackService
     from feedback_asgi.storage.base import ExchangeStoreProtocol, FeedbackStoreProtocol
-    from feedback_asgi.types import Exchange
 
 __all__ = [
     "TESTING_SECRET_KEY",

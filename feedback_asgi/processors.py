@@ -28,10 +28,10 @@ from dataclasses import dataclass, field, replace
 from numbers import Real
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import FeedbackValidationError
-from feedback_asgi.result import Err, Ok, Result
-from feedback_asgi.types import FeedbackKind, FeedbackType, normalize_kind, string_problem
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import FeedbackKind, FeedbackType, normalize_kind, string_problem
+from feedback_asgi.core.result import Err, Ok, Result
 
 __all__ = [
     "MAX_JSON_DEPTH",

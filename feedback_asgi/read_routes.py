@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 from feedback_asgi.access import ItemAccess, item_access, require_admin
 from feedback_asgi.analytics import feedback_stats, feedback_timeseries
-from feedback_asgi.exceptions import FeedbackError, FeedbackValidationError
+from feedback_asgi.core.exceptions import FeedbackError, FeedbackValidationError
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Err, Ok
 from feedback_asgi.http import (
     HttpError,
     Reply,
@@ -44,10 +46,8 @@ from feedback_asgi.http import (
     read_body,
     require_json_content_type,
 )
-from feedback_asgi.result import Err, Ok
 from feedback_asgi.storage.base import check_time, decode_cursor, key_problem
 from feedback_asgi.submission import check_metadata_keys
-from feedback_asgi.types import FeedbackItem
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit

@@ -2,7 +2,7 @@
 
 Pure functions over bytes, header lists and JSON-like values, shared by the ASGI and the
 Django middleware and the collector. What counts as a secret (key names, value patterns)
-is in :mod:`feedback_asgi.redaction_rules`. The work is bounded: bodies are at most the
+is in :mod:`feedback_asgi.core.secret_rules`. The work is bounded: bodies are at most the
 capture limit, JSON walks stop at :data:`MAX_DEPTH` levels and :data:`MAX_NODES` values
 (what lies beyond is replaced by :data:`REDACTED`, never kept unredacted).
 """
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from feedback_asgi.redaction_rules import (
+from feedback_asgi.core.secret_rules import (
     REDACTED,
     SECRET_NAME_PARTS,
     SECRET_NAMES,
@@ -31,7 +31,7 @@ from feedback_asgi.redaction_rules import (
 )
 
 if TYPE_CHECKING:
-    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.core.config import FeedbackConfig
 
 __all__ = [
     "ALWAYS_REDACTED_HEADERS",

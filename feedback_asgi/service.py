@@ -9,11 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 from feedback_asgi.collector import FeedbackCollector
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import FeedbackValidationError
-from feedback_asgi.result import Err
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import FeedbackType
+from feedback_asgi.core.result import Err
 from feedback_asgi.storage.base import FeedbackStoreProtocol
-from feedback_asgi.types import FeedbackType
 
 __all__ = ["LIFTED_KEYS", "FeedbackService"]
 

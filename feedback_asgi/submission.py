@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedback_asgi.exceptions import FeedbackValidationError
-from feedback_asgi.types import FeedbackType
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import FeedbackType
 
 __all__ = [
     "CLIENT_CONTEXT_PREFIX",

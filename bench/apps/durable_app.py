@@ -94,7 +94,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(lifespan=lifespan)
 
 if VARIANT == "feedback":
-    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.core.config import FeedbackConfig
     from feedback_asgi.kit import FeedbackKit
     from feedback_asgi.middleware import FeedbackMiddleware
 

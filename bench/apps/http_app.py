@@ -46,7 +46,7 @@ async def echo(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _feedback(target: FastAPI) -> None:
-    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.core.config import FeedbackConfig
     from feedback_asgi.kit import FeedbackKit
     from feedback_asgi.middleware import FeedbackMiddleware
 

@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from feedback_asgi.analytics import StatsReport, feedback_stats, feedback_timeseries
+from feedback_asgi.core.records import FeedbackItem, FeedbackType
 from feedback_asgi.storage.stats import GroupStats, Interval
-from feedback_asgi.types import FeedbackItem, FeedbackType
 
 if TYPE_CHECKING:
-    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.core.config import FeedbackConfig
     from feedback_asgi.storage.base import FeedbackStoreProtocol
 
 __all__ = [

@@ -15,10 +15,10 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
+from feedback_asgi.core.records import FeedbackItem, FeedbackType
 from feedback_asgi.dashboard.charts import MAX_SERIES, Series, bar_chart, buckets, line_chart
 from feedback_asgi.dashboard.data import WINDOWS, DashboardData
 from feedback_asgi.storage.stats import GroupStats
-from feedback_asgi.types import FeedbackItem, FeedbackType
 
 __all__ = ["Links", "dashboard_page", "esc", "login_page"]
 

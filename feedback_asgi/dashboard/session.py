@@ -29,7 +29,7 @@ from feedback_asgi.dashboard.revocations import revocations_for
 from feedback_asgi.http import header
 
 if TYPE_CHECKING:
-    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.core.config import FeedbackConfig
     from feedback_asgi.kit import FeedbackKit
 
 __all__ = [

@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from feedback_asgi.core.records import FeedbackItem, FeedbackType
 from feedback_asgi.export.options import ExportOptions
-from feedback_asgi.types import FeedbackItem, FeedbackType
 
 __all__ = [
     "Message",

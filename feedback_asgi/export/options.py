@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from feedback_asgi.exceptions import FeedbackValidationError
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import utc_now
 from feedback_asgi.storage.base import check_time, key_problem
-from feedback_asgi.types import utc_now
 
 __all__ = [
     "DEFAULT_WINDOW",

@@ -27,9 +27,9 @@ from collections import deque
 from collections.abc import Iterator
 from typing import IO
 
+from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.export.exchange import Message, compact_json
 from feedback_asgi.export.options import ExportReport
-from feedback_asgi.types import FeedbackItem
 
 __all__ = ["VoteSpill", "pair_votes"]
 

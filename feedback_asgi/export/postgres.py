@@ -22,7 +22,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from feedback_asgi.exceptions import StorageUnavailableError
+from feedback_asgi.core.exceptions import StorageUnavailableError
 from feedback_asgi.export.exchange import answer_text, prompt_messages
 from feedback_asgi.export.options import EXPORT_FILTERS, ExportFormat, ExportOptions, ExportReport
 from feedback_asgi.export.records import FinetuneFacts, finetune_line

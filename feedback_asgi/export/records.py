@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from feedback_asgi.core.records import FeedbackItem, FeedbackType
 from feedback_asgi.export.exchange import (
     Message,
     answer_text,
@@ -20,7 +21,6 @@ from feedback_asgi.export.exchange import (
     prompt_messages,
 )
 from feedback_asgi.export.options import EXPORT_FILTERS, ExportFormat, ExportOptions, ExportReport
-from feedback_asgi.types import FeedbackItem, FeedbackType
 
 __all__ = [
     "FinetuneFacts",

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
+from feedback_asgi.core.records import FeedbackItem, FeedbackType
 from feedback_asgi.export.exchange import answer_text, corrected_text, polarity, prompt_messages
 from feedback_asgi.export.options import ExportKind, ExportOptions, ExportReport
 from feedback_asgi.export.pairs import VoteSpill, pair_votes
 from feedback_asgi.export.records import item_line, matches_filters, pair_line
 from feedback_asgi.storage.base import FeedbackStoreProtocol
-from feedback_asgi.types import FeedbackItem, FeedbackType
 
 __all__ = ["export_chunks", "write_export"]
 

@@ -33,9 +33,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from feedback_asgi.exceptions import FeedbackError, FeedbackValidationError
-from feedback_asgi.result import Result
-from feedback_asgi.types import (
+from feedback_asgi.core.exceptions import FeedbackError, FeedbackValidationError
+from feedback_asgi.core.records import (
     Exchange,
     FeedbackItem,
     FeedbackKind,
@@ -43,6 +42,7 @@ from feedback_asgi.types import (
     string_problem,
     utc_now,
 )
+from feedback_asgi.core.result import Result
 
 __all__ = [
     "EARLIEST_TIME",

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedback_asgi.exceptions import FeedbackError, FeedbackValidationError
+from feedback_asgi.core.exceptions import FeedbackError, FeedbackValidationError
+from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.storage.sql.rows import item_to_row
-from feedback_asgi.types import FeedbackItem
 
 __all__ = ["BatchPlan", "plan_batch"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.storage.base import ExchangeStoreProtocol, FeedbackStoreProtocol
 from feedback_asgi.storage.memory import MemoryExchangeStore, MemoryFeedbackStore
 

@@ -9,15 +9,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from feedback_asgi.exceptions import (
+from feedback_asgi.core.exceptions import (
     FeedbackError,
     FeedbackValidationError,
     StorageUnavailableError,
 )
-from feedback_asgi.result import Err, Ok, Result
-from feedback_asgi.storage.base import Page, decode_cursor, window_bounds
-from feedback_asgi.storage.stats import GroupStats, StatsQuery, stats_from_items
-from feedback_asgi.types import (
+from feedback_asgi.core.records import (
     Exchange,
     FeedbackItem,
     FeedbackKind,
@@ -25,6 +22,9 @@ from feedback_asgi.types import (
     FeedbackType,
     normalize_kind,
 )
+from feedback_asgi.core.result import Err, Ok, Result
+from feedback_asgi.storage.base import Page, decode_cursor, window_bounds
+from feedback_asgi.storage.stats import GroupStats, StatsQuery, stats_from_items
 
 __all__ = ["MemoryExchangeStore", "MemoryFeedbackStore", "PendingExchange"]
 

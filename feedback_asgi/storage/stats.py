@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
-from feedback_asgi.types import FeedbackItem, FeedbackType
+from feedback_asgi.core.records import FeedbackItem, FeedbackType
 
 if TYPE_CHECKING:
     from feedback_asgi.storage.base import FeedbackStoreProtocol

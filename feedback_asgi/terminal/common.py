@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import (
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import (
     ConfigurationError,
     FeedbackValidationError,
     StorageUnavailableError,

@@ -81,7 +81,7 @@ def export(
     ] = None,
 ) -> None:
     """Export live feedback as JSON Lines for a trainer (oldest first, last 7 days by default)."""
-    from feedback_asgi.exceptions import FeedbackValidationError
+    from feedback_asgi.core.exceptions import FeedbackValidationError
 
     try:
         options = ExportOptions(

@@ -20,11 +20,11 @@ from rich.table import Table
 from rich.text import Text
 
 from feedback_asgi.analytics import GROUP_KEYS, StatsReport, feedback_stats, parse_window
-from feedback_asgi.exceptions import FeedbackValidationError
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import FeedbackItem, FeedbackType
 from feedback_asgi.export import parse_moment
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.terminal.common import cell, fail, open_store, run
-from feedback_asgi.types import FeedbackItem, FeedbackType
 
 __all__ = ["dashboard", "stats"]
 

@@ -32,10 +32,10 @@ from typing import Any
 
 import pytest
 
-from feedback_asgi.exceptions import FeedbackValidationError
-from feedback_asgi.result import Err, Ok
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import FeedbackItem, FeedbackType, utc_now
+from feedback_asgi.core.result import Err, Ok
 from feedback_asgi.storage.base import FeedbackStoreProtocol
-from feedback_asgi.types import FeedbackItem, FeedbackType, utc_now
 
 __all__ = ["StoreConformanceSuite"]
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from feedback_asgi.core.records import Exchange
 from feedback_asgi.kit import FeedbackKit, set_default_kit
 from feedback_asgi.storage.memory import MemoryExchangeStore
-from feedback_asgi.types import Exchange
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from feedback_asgi.context import FeedbackContext, current_context
+from feedback_asgi.core.result import Ok
 from feedback_asgi.kit import FeedbackKit, get_default_kit, set_default_kit
 from feedback_asgi.middleware import FeedbackMiddleware
-from feedback_asgi.result import Ok
 from tests.asgi.conftest import only, stored
 
 

@@ -23,9 +23,9 @@ from starlette.routing import Route
 
 from feedback_asgi.capture import session_subject
 from feedback_asgi.context import FeedbackContext
+from feedback_asgi.core.result import Ok
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.middleware import FeedbackMiddleware
-from feedback_asgi.result import Ok
 from feedback_asgi.storage.memory import MemoryExchangeStore, MemoryFeedbackStore
 from tests.asgi.conftest import only, stored
 
@@ -226,7 +226,7 @@ class WritingExchangeStore(MemoryExchangeStore):
 @pytest.mark.parametrize(
     ("broken_part", "counter", "count"),
     [
-        ("feedback_asgi.tokens.TokenSigner.sign", "response_headers", 3),
+        ("feedback_asgi.core.tokens.TokenSigner.sign", "response_headers", 3),
         ("feedback_asgi.redaction.Redactor.redact_text", "exchange_write", 1),
         ("feedback_asgi.sse.SSEDataParser.feed", "response_capture", 1),
         ("store", "exchange_write", 3),

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from feedback_asgi.core.result import Ok
 from feedback_asgi.kit import TESTING_SECRET_KEY, FeedbackKit, get_default_kit
 from feedback_asgi.middleware import FeedbackMiddleware
-from feedback_asgi.result import Ok
 from tests.asgi.conftest import stored
 
 
@@ -132,7 +132,7 @@ async def test_default_kit_is_shared_by_middleware_without_a_kit(
 async def test_redaction_scan_of_exchanges_stored_in_redis(redis_url: str, redis_prefix: str) -> None:
     import redis.asyncio as aioredis
 
-    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.core.config import FeedbackConfig
 
     config = FeedbackConfig(database_url="memory://", redis_url=redis_url,
                             redis_key_prefix=redis_prefix, secret_key="z" * 32)

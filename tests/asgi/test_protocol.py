@@ -18,9 +18,9 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from feedback_asgi.capture import CAPTURE_SCOPE_KEY, current_capture
+from feedback_asgi.core.result import Ok
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.middleware import FeedbackMiddleware
-from feedback_asgi.result import Ok
 from tests.asgi.conftest import only, stored
 from tests.asgi.harness import Message, Receiver, Sender, disconnect_after, http_scope, request
 

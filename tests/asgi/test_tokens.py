@@ -9,10 +9,10 @@ import logging
 
 import pytest
 
-from feedback_asgi import tokens
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.result import Err, Ok
-from feedback_asgi.tokens import TokenClaims, TokenError, TokenSigner, key_id
+from feedback_asgi.core import tokens
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.result import Err, Ok
+from feedback_asgi.core.tokens import TokenClaims, TokenError, TokenSigner, key_id
 
 KEY = b"k" * 40
 OTHER = b"o" * 40

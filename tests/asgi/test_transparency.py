@@ -25,9 +25,9 @@ from starlette.staticfiles import StaticFiles
 
 from feedback_asgi import FeedbackMiddleware
 from feedback_asgi.capture import CAPTURE_SCOPE_KEY
+from feedback_asgi.core.tokens import TokenSigner
 from feedback_asgi.integrations.starlette import feedback_routes
 from feedback_asgi.kit import FeedbackKit
-from feedback_asgi.tokens import TokenSigner
 from tests.asgi.conftest import only, stored
 from tests.asgi.harness import Receiver, Sender, http_scope, request, serve
 

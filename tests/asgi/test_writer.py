@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from feedback_asgi.core.records import Exchange
 from feedback_asgi.exchange_writer import ExchangeWriter
 from feedback_asgi.storage.memory import MemoryExchangeStore
-from feedback_asgi.types import Exchange
 
 
 class SlowStore(MemoryExchangeStore):
@@ -163,7 +163,7 @@ def test_survives_event_loop_changes() -> None:
 
 
 async def test_health_reports_the_retries() -> None:
-    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.core.config import FeedbackConfig
     from feedback_asgi.kit import FeedbackKit
     from feedback_asgi.storage.memory import MemoryFeedbackStore
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.factory import build_store
 from tests import services

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from example_apps.responder import MODEL, local_model
-from feedback_asgi.types import FeedbackItem
+from feedback_asgi.core.records import FeedbackItem
 from tests.browser.chat import Answer, ask, open_chat
 from tests.browser.conftest import BrowserPage, expected_session, store_for
 from tests.browser.servers import ServedApp

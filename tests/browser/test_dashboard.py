@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from example_apps.responder import local_model
-from feedback_asgi.types import FeedbackItem, utc_now
+from feedback_asgi.core.records import FeedbackItem, utc_now
 from tests.browser.chat import Answer, ask, open_chat
 from tests.browser.conftest import BrowserPage, store_for
 from tests.browser.servers import ADMIN_TOKEN, ServedApp

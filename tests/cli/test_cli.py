@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from feedback_asgi.cli import app
+from feedback_asgi.core.records import FeedbackItem, utc_now
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
-from feedback_asgi.types import FeedbackItem, utc_now
 from tests.export import fixtures as fx
 
 EXE = Path(sys.executable).parent / "feedback-asgi"

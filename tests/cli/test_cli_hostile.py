@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from feedback_asgi.core.records import FeedbackItem, utc_now
 from feedback_asgi.terminal.escape import printable
-from feedback_asgi.types import FeedbackItem, utc_now
 from tests.cli.test_cli import EXE, _invoke, _seed
 
 CLEAR = "\x1b[2J\x1b[H"

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from feedback_asgi.analytics import feedback_stats, feedback_timeseries
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.records import FeedbackItem, utc_now
 from feedback_asgi.dashboard.data import NEGATIVE_LIMIT, WINDOWS
 from feedback_asgi.dashboard.render import NO_MODEL
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.memory import MemoryFeedbackStore
-from feedback_asgi.types import FeedbackItem, utc_now
 from tests.endpoint.apps import SURFACES, build, client
 
 ADMIN = "page-admin-token-0123456789"

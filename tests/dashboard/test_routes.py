@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from feedback_asgi.core.records import FeedbackItem, utc_now
 from feedback_asgi.dashboard import session
 from feedback_asgi.dashboard.routes import CSP, LOGIN_ATTEMPTS_PER_MINUTE
 from feedback_asgi.kit import FeedbackKit
-from feedback_asgi.types import FeedbackItem, utc_now
 from tests.endpoint.apps import SURFACES, Surface, build, client, error_of
 
 ADMIN_TOKEN = "dashboard-admin-token-0123456789"

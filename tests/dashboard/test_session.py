@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.dashboard import session
 from feedback_asgi.kit import FeedbackKit
 

@@ -8,9 +8,9 @@ import threading
 import time
 from typing import Any
 
+from feedback_asgi.core.records import Exchange
 from feedback_asgi.integrations.django.background import BackgroundLoop, LoopExchangeStore
 from feedback_asgi.storage.memory import MemoryExchangeStore
-from feedback_asgi.types import Exchange
 
 
 class FlakyStore(MemoryExchangeStore):

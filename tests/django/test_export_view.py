@@ -27,14 +27,14 @@ from django.core.asgi import get_asgi_application
 from django.test import AsyncClient, Client, override_settings
 from django.urls import reverse
 
-from feedback_asgi.exceptions import StorageUnavailableError
+from feedback_asgi.core.exceptions import StorageUnavailableError
+from feedback_asgi.core.records import FeedbackItem, utc_now
 from feedback_asgi.export import ExportOptions, export_chunks
 from feedback_asgi.integrations.django.conf import get_kit, reset_kit, set_kit
 from feedback_asgi.integrations.django.store import DjangoFeedbackStore
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.memory import MemoryFeedbackStore
-from feedback_asgi.types import FeedbackItem, utc_now
 from tests.asgi.harness import serve
 from tests.endpoint.apps import build, client
 from tests.export import fixtures as fx

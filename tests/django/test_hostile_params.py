@@ -13,11 +13,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.integrations.django.conf import set_kit
 from feedback_asgi.integrations.django.store import DjangoFeedbackStore
 from feedback_asgi.kit import FeedbackKit
-from feedback_asgi.types import FeedbackItem
 
 ADMIN_TOKEN = "django-hostile-admin-token-0123456789"
 BEARER = {"HTTP_AUTHORIZATION": f"Bearer {ADMIN_TOKEN}"}

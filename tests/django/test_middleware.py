@@ -15,9 +15,9 @@ from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, Client, override_settings
 
 from feedback_asgi.capture import session_digest
+from feedback_asgi.core.records import Exchange
 from feedback_asgi.integrations.django.conf import get_kit
 from feedback_asgi.integrations.django.middleware import FeedbackMiddleware
-from feedback_asgi.types import Exchange
 from tests.django.views import CHUNKS
 
 MIDDLEWARE_WITHOUT_US = [

@@ -14,10 +14,10 @@ from django.core.management.base import CommandError
 from django.db import connections
 from django.test import Client
 
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Ok
 from feedback_asgi.integrations.django.models import AiFeedback
 from feedback_asgi.integrations.django.store import DjangoFeedbackStore
-from feedback_asgi.result import Ok
-from feedback_asgi.types import FeedbackItem
 
 INDEXES = {"ix_ai_feedback_created_at", "ix_ai_feedback_session_id", "ix_ai_feedback_trace_id",
            "ix_ai_feedback_kind", "ix_ai_feedback_model", "ix_ai_feedback_user_id",

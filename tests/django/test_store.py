@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 import pytest
 from django.db import connections
 
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Err, Ok
 from feedback_asgi.integrations.django import models
 from feedback_asgi.integrations.django.store import DjangoFeedbackStore
-from feedback_asgi.result import Err, Ok
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.sql import schema as sql_schema
 from feedback_asgi.testing.conformance import StoreConformanceSuite
-from feedback_asgi.types import FeedbackItem
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,11 +10,11 @@ import asyncpg
 import pytest
 from django.db import connections
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import StorageUnavailableError
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import StorageUnavailableError
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Err
 from feedback_asgi.integrations.django.store import DjangoFeedbackStore
-from feedback_asgi.result import Err
-from feedback_asgi.types import FeedbackItem
 from tests import services
 
 TIMEOUT = 0.5

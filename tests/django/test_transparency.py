@@ -27,8 +27,8 @@ from django.http import HttpRequest, HttpResponse, UnreadablePostError
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 
+from feedback_asgi.core.records import Exchange
 from feedback_asgi.integrations.django.conf import get_kit
-from feedback_asgi.types import Exchange
 from tests.django import settings as test_settings
 from tests.django.views import CALLS
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.middleware import FeedbackMiddleware
 from tests.endpoint.apps import client, error_of, hello

@@ -12,9 +12,9 @@ import pytest
 
 from feedback_asgi.analytics import feedback_stats
 from feedback_asgi.capture import session_subject
+from feedback_asgi.core.records import Exchange
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.storage.memory import MemoryFeedbackStore
-from feedback_asgi.types import Exchange
 from tests.endpoint.apps import SURFACES, Surface, build, call_raw, client, error_of
 
 TRACE = "trace-1"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.kit import FeedbackKit
-from feedback_asgi.types import FeedbackItem
 from tests.endpoint.apps import SURFACES, Surface, build, client, error_of
 from tests.export import fixtures as fx
 
@@ -72,7 +72,7 @@ async def test_export_storage_down_is_503() -> None:
 
     class Down(type(kit.store)):  # type: ignore[misc]
         async def iter_items(self, **kwargs: object):  # type: ignore[no-untyped-def,override]
-            from feedback_asgi.exceptions import StorageUnavailableError
+            from feedback_asgi.core.exceptions import StorageUnavailableError
 
             raise StorageUnavailableError("feedback database unavailable: test")
             yield FeedbackItem("thumbs", 1)

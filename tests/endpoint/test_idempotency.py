@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from feedback_asgi.exceptions import FeedbackError, StorageUnavailableError
+from feedback_asgi.core.exceptions import FeedbackError, StorageUnavailableError
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Err, Ok, Result
 from feedback_asgi.idempotency import (
     IDEMPOTENCY_METADATA_KEY,
     fingerprint,
@@ -13,9 +15,7 @@ from feedback_asgi.idempotency import (
     valid_idempotency_key,
     vote_slot_id,
 )
-from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.memory import MemoryFeedbackStore
-from feedback_asgi.types import FeedbackItem
 
 KEY = b"id-key-of-this-test"
 

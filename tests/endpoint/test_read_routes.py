@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
+from feedback_asgi.core.records import Exchange, utc_now
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.storage.stats import StatsQuery
-from feedback_asgi.types import Exchange, utc_now
 from tests.endpoint.apps import SURFACES, Surface, build, client, error_of
 
 ADMIN = {"Authorization": "Bearer admin-secret-token-0123456789"}

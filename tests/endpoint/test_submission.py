@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from feedback_asgi.exceptions import FeedbackValidationError
+from feedback_asgi.core.exceptions import FeedbackValidationError
 from feedback_asgi.submission import parse_submission
 
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi import FastAPI
 
 from feedback_asgi.analytics import feedback_stats
+from feedback_asgi.core.exceptions import FeedbackValidationError
 from feedback_asgi.endpoint import create_feedback_endpoint
-from feedback_asgi.exceptions import FeedbackValidationError
 from feedback_asgi.export import ExportOptions
 from feedback_asgi.integrations.fastapi import feedback_router
 from feedback_asgi.kit import FeedbackKit

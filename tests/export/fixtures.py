@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.storage.base import FeedbackStoreProtocol
-from feedback_asgi.types import FeedbackItem
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SINCE = datetime(2025, 3, 1, tzinfo=UTC)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from feedback_asgi.exceptions import FeedbackValidationError
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.export import ExportOptions, ExportReport, export_chunks, write_export
 from feedback_asgi.export.postgres import postgres_store
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
-from feedback_asgi.types import FeedbackItem
 from tests.export import fixtures as fx
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.export import ExportOptions, ExportReport, export_chunks
 from feedback_asgi.export import pairs as pairs_module
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
-from feedback_asgi.types import FeedbackItem
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 END = START + timedelta(days=30)

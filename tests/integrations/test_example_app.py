@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from example_apps.fastapi_chat.app import MODEL, create_app, local_model
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.kit import FeedbackKit
 from tests.endpoint.apps import client, error_of
 

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, seed, settings
 from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
 from example_apps.fastapi_chat.app import create_app
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.kit import FeedbackKit
 
 TRACE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import make_url
 
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.integrations.fastapi import feedback_router
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.middleware import FeedbackMiddleware

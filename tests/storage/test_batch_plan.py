@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from feedback_asgi.exceptions import FeedbackValidationError
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import FeedbackItem, FeedbackType
 from feedback_asgi.storage.batch_plan import plan_batch
-from feedback_asgi.types import FeedbackItem, FeedbackType
 
 
 def thumbs(item_id: str, supersedes: str | None = None) -> FeedbackItem:

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from feedback_asgi.exceptions import FeedbackValidationError
-from feedback_asgi.result import Err, Ok
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import FeedbackItem, FeedbackType, utc_now
+from feedback_asgi.core.result import Err, Ok
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.storage.redis import CachedFeedbackStore, make_redis_client
-from feedback_asgi.types import FeedbackItem, FeedbackType, utc_now
 
 pytestmark = pytest.mark.redis
 

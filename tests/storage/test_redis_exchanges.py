@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from feedback_asgi.core.records import Exchange
 from feedback_asgi.storage.base import ExchangeStoreProtocol
 from feedback_asgi.storage.redis import RedisExchangeStore, make_redis_client
-from feedback_asgi.types import Exchange
 
 pytestmark = pytest.mark.redis
 
@@ -117,7 +117,7 @@ async def test_ping_and_unreadable_value(store: RedisExchangeStore, redis_prefix
 
 
 async def test_writes_get_the_connect_timeout_lookups_a_short_one(redis_url: str) -> None:
-    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.core.config import FeedbackConfig
     from feedback_asgi.storage.factory import build_exchange_store
 
     config = FeedbackConfig(redis_url=redis_url, connect_timeout_seconds=3.5)

@@ -8,7 +8,7 @@ import sys
 
 def test_import_feedback_asgi_does_not_import_redis() -> None:
     code = (
-        "import sys, feedback_asgi, feedback_asgi.storage, feedback_asgi.types;"
+        "import sys, feedback_asgi, feedback_asgi.storage, feedback_asgi.core.records;"
         "print(sorted(m for m in sys.modules if m == 'redis' or m.startswith('redis.')))"
     )
     out = subprocess.run(

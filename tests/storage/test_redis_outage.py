@@ -11,16 +11,16 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from feedback_asgi.exceptions import StorageUnavailableError
+from feedback_asgi.core.exceptions import StorageUnavailableError
+from feedback_asgi.core.records import Exchange, FeedbackItem, FeedbackType
+from feedback_asgi.core.result import Ok
 from feedback_asgi.exchange_writer import ExchangeWriter
-from feedback_asgi.result import Ok
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.storage.redis import (
     CachedFeedbackStore,
     RedisExchangeStore,
     make_redis_client,
 )
-from feedback_asgi.types import Exchange, FeedbackItem, FeedbackType
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.redis

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from feedback_asgi.result import Ok
+from feedback_asgi.core.records import FeedbackItem, FeedbackType
+from feedback_asgi.core.result import Ok
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.storage.redis import CachedFeedbackStore, make_redis_client
-from feedback_asgi.types import FeedbackItem, FeedbackType
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.redis

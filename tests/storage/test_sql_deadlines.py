@@ -20,11 +20,11 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import StorageUnavailableError
-from feedback_asgi.result import Err, Ok
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import StorageUnavailableError
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Err, Ok
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
-from feedback_asgi.types import FeedbackItem
 from tests import services
 from tests.tcp_proxy import TcpProxy
 

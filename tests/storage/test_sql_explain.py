@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from feedback_asgi.result import Ok
+from feedback_asgi.core.records import FeedbackItem, utc_now
+from feedback_asgi.core.result import Ok
 from feedback_asgi.storage.sql.rollup import backfill
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.storage.stats import StatsQuery
-from feedback_asgi.types import FeedbackItem, utc_now
 
 pytestmark = pytest.mark.postgres
 

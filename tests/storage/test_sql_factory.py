@@ -6,15 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import StorageUnavailableError
-from feedback_asgi.result import Err, Ok
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import StorageUnavailableError
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Err, Ok
 from feedback_asgi.storage.base import ExchangeStoreProtocol, FeedbackStoreProtocol
 from feedback_asgi.storage.factory import build_exchange_store, build_store, is_memory_url
 from feedback_asgi.storage.memory import MemoryExchangeStore, MemoryFeedbackStore
 from feedback_asgi.storage.redis import CachedFeedbackStore, RedisExchangeStore
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
-from feedback_asgi.types import FeedbackItem
 
 NOWHERE_PG = "postgresql+asyncpg://postgres@127.0.0.1:9/none"
 NOWHERE_REDIS = "redis://127.0.0.1:9/0"

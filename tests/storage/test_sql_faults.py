@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.engine import make_url
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import StorageUnavailableError
-from feedback_asgi.result import Err, Ok
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import StorageUnavailableError
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Err, Ok
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
-from feedback_asgi.types import FeedbackItem
 from tests import services
 from tests.tcp_proxy import TcpProxy
 

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.result import Ok
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Ok
 from feedback_asgi.storage.group_commit import GroupCommitter
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
-from feedback_asgi.types import FeedbackItem
 from tests import services
 
 

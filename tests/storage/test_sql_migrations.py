@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from typer.testing import CliRunner
 
 from feedback_asgi.cli import app
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.result import Ok
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Ok
 from feedback_asgi.storage.sql import migrations
 from feedback_asgi.storage.sql.schema import ai_feedback, ai_feedback_hourly, metadata
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
-from feedback_asgi.types import FeedbackItem
 from tests import services
 
 PG_CATALOG = {

@@ -15,9 +15,9 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from feedback_asgi.result import Ok
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Ok
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
-from feedback_asgi.types import FeedbackItem
 
 WORKERS = 4
 ROUNDS = 12

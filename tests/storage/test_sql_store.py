@@ -12,13 +12,13 @@ from sqlalchemy import insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import FeedbackValidationError, StorageUnavailableError
-from feedback_asgi.result import Err, Ok
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import FeedbackValidationError, StorageUnavailableError
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Err, Ok
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.sql.schema import TABLE_NAME, ai_feedback, item_to_row
 from feedback_asgi.storage.sql.store import SqlFeedbackStore, normalize_database_url
-from feedback_asgi.types import FeedbackItem
 from tests import services
 
 BACKENDS = ["sqlite", "postgres", "mysql"]

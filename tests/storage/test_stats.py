@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.result import Ok
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Ok
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.storage.sql import migrations
 from feedback_asgi.storage.sql.rollup import backfill
@@ -29,7 +30,6 @@ from feedback_asgi.storage.sql.schema import ai_feedback, ai_feedback_hourly, it
 from feedback_asgi.storage.sql.stats import run_stats, split_window
 from feedback_asgi.storage.sql.store import SqlFeedbackStore
 from feedback_asgi.storage.stats import GroupStats, StatsQuery, stats_from_items
-from feedback_asgi.types import FeedbackItem
 from tests import services
 
 BASE = datetime(2026, 1, 10, tzinfo=UTC)

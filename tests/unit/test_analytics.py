@@ -14,11 +14,11 @@ from feedback_asgi.analytics import (
     parse_window,
     resolve_window,
 )
-from feedback_asgi.exceptions import FeedbackValidationError
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.service import FeedbackService
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.storage.stats import StatsStoreProtocol
-from feedback_asgi.types import FeedbackItem
 from tests.storage.test_stats import at, save_fixture
 
 

@@ -9,13 +9,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedback_asgi.collector import MAX_CORRELATION_LENGTH, FeedbackCollector
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import (
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import (
     FeedbackError,
     FeedbackProcessingError,
     FeedbackValidationError,
     StorageUnavailableError,
 )
+from feedback_asgi.core.records import FeedbackItem, FeedbackType
+from feedback_asgi.core.result import Err, Ok, Result
 from feedback_asgi.hooks import (
     FeedbackHooks,
     FeedbackProcessedHook,
@@ -26,9 +28,7 @@ from feedback_asgi.hooks import (
     NextHook,
 )
 from feedback_asgi.processors import FeedbackProcessorRegistry, ProcessedFeedback, ProcessResult
-from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.memory import MemoryFeedbackStore
-from feedback_asgi.types import FeedbackItem, FeedbackType
 
 
 class RaisingStore(MemoryFeedbackStore):

@@ -9,17 +9,17 @@ import pytest
 
 from feedback_asgi import collector as collector_module
 from feedback_asgi.collector import FeedbackCollector
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import FeedbackError
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import FeedbackError
+from feedback_asgi.core.records import FeedbackItem
+from feedback_asgi.core.result import Err, Ok, Result
 from feedback_asgi.hooks import (
     FeedbackHooks,
     FeedbackStoredHook,
     HookResult,
     NextHook,
 )
-from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.memory import MemoryFeedbackStore
-from feedback_asgi.types import FeedbackItem
 
 CASES: list[tuple[str, Any, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]] = [
     ("rating", 4, {"trace_id": "t-1", "model": "m"}, {"source": "http"}, {}),

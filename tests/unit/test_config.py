@@ -5,8 +5,8 @@ import os
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from feedback_asgi.config import ENV_PREFIX, ConfigIssue, FeedbackConfig
-from feedback_asgi.exceptions import ConfigurationError, FeedbackError
+from feedback_asgi.core.config import ENV_PREFIX, ConfigIssue, FeedbackConfig
+from feedback_asgi.core.exceptions import ConfigurationError, FeedbackError
 
 
 @pytest.fixture(autouse=True)

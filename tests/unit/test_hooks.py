@@ -5,13 +5,15 @@ from typing import Any
 
 import pytest
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import (
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import (
     FeedbackError,
     FeedbackProcessingError,
     FeedbackValidationError,
     StorageUnavailableError,
 )
+from feedback_asgi.core.records import FeedbackItem, FeedbackType
+from feedback_asgi.core.result import Err, Ok
 from feedback_asgi.hooks import (
     FeedbackHooks,
     FeedbackProcessedHook,
@@ -27,8 +29,6 @@ from feedback_asgi.hooks import (
     require_comment_for_negative,
     run_wrappers,
 )
-from feedback_asgi.result import Err, Ok
-from feedback_asgi.types import FeedbackItem, FeedbackType
 
 
 def rating(value: float, comment: str | None = None, **context: Any) -> FeedbackItem:

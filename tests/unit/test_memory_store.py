@@ -5,8 +5,9 @@ from datetime import timedelta
 
 import pytest
 
-from feedback_asgi.exceptions import FeedbackValidationError, StorageUnavailableError
-from feedback_asgi.result import Err, Ok
+from feedback_asgi.core.exceptions import FeedbackValidationError, StorageUnavailableError
+from feedback_asgi.core.records import Exchange, FeedbackItem, FeedbackType, utc_now
+from feedback_asgi.core.result import Err, Ok
 from feedback_asgi.storage.base import (
     ExchangeStoreProtocol,
     FeedbackStoreProtocol,
@@ -14,7 +15,6 @@ from feedback_asgi.storage.base import (
     encode_cursor,
 )
 from feedback_asgi.storage.memory import MemoryExchangeStore, MemoryFeedbackStore
-from feedback_asgi.types import Exchange, FeedbackItem, FeedbackType, utc_now
 
 
 def item(kind: str = "rating", value: object = 3.0, minutes_ago: float = 0, **context: object

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import FeedbackValidationError
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import FeedbackType
+from feedback_asgi.core.result import Err, Ok
 from feedback_asgi.processors import (
     MAX_JSON_DEPTH,
     FeedbackProcessor,
@@ -23,8 +25,6 @@ from feedback_asgi.processors import (
     normalize_comment,
     string_problem,
 )
-from feedback_asgi.result import Err, Ok
-from feedback_asgi.types import FeedbackType
 
 BUILT_INS = ["rating", "thumbs", "text", "correction", "label"]
 

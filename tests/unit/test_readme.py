@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from feedback_asgi.config import ENV_PREFIX, FeedbackConfig
+from feedback_asgi.core.config import ENV_PREFIX, FeedbackConfig
 
 README = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
 

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from feedback_asgi.capture import CaptureSettings, ExchangeCapture
 from feedback_asgi.collector import FeedbackCollector
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import ConfigurationError
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import ConfigurationError
+from feedback_asgi.core.secret_rules import luhn_valid
 from feedback_asgi.redaction import (
     REDACTED,
     DroppedHeaders,
@@ -22,7 +23,6 @@ from feedback_asgi.redaction import (
     decode_body,
     filter_headers,
 )
-from feedback_asgi.redaction_rules import luhn_valid
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 
 RULES = Redactor()

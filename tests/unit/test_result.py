@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from feedback_asgi.exceptions import FeedbackValidationError
-from feedback_asgi.result import Err, Ok, Result
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.result import Err, Ok, Result
 
 
 def describe(result: Result[int, str]) -> str:

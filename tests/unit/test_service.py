@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedback_asgi.collector import FeedbackCollector
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import FeedbackValidationError, StorageUnavailableError
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import FeedbackValidationError, StorageUnavailableError
+from feedback_asgi.core.records import FeedbackItem, FeedbackType, utc_now
 from feedback_asgi.hooks import FeedbackHooks, FeedbackStoredHook
 from feedback_asgi.service import LIFTED_KEYS, FeedbackService
 from feedback_asgi.storage.memory import MemoryFeedbackStore
-from feedback_asgi.types import FeedbackItem, FeedbackType, utc_now
 
 
 async def test_submit_feedback_stores_a_rating_on_the_trace() -> None:

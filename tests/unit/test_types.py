@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedback_asgi.types import (
+from feedback_asgi.core.records import (
     CORRELATION_KEYS,
     Exchange,
     FeedbackItem,

@@ -8,7 +8,7 @@
     # urls.py
     path("feedback/", include("feedback_asgi.integrations.django.urls"))
 
-Settings: one ``FEEDBACK_ASGI`` dict with the keys of :class:`~feedback_asgi.config.FeedbackConfig`
+Settings: one ``FEEDBACK_ASGI`` dict with the keys of :class:`~feedback_asgi.core.config.FeedbackConfig`
 (``FEEDBACK_ASGI_*`` environment variables override it), read through
 :mod:`feedback_asgi.integrations.django.conf`. Feedback rows live in the app's own database
 (model ``AiFeedback``, table ``ai_feedback``) through :class:`DjangoFeedbackStore`, unless

@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from feedback_asgi.core.records import Exchange
 from feedback_asgi.exchange_writer import ExchangeWriter
 from feedback_asgi.storage.base import ExchangeStoreProtocol
-from feedback_asgi.types import Exchange
 
 __all__ = ["BackgroundLoop", "LoopExchangeStore"]
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.urls import NoReverseMatch, reverse
 
-from feedback_asgi.exceptions import ConfigurationError
+from feedback_asgi.core.exceptions import ConfigurationError
 from feedback_asgi.integrations.django.conf import conf
 
 __all__ = ["check_middleware_order", "check_settings", "check_urls"]

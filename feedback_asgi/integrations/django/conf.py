@@ -1,6 +1,6 @@
 """Settings in one place: the ``FEEDBACK_ASGI`` dict, read live, and the kit built from it.
 
-``FEEDBACK_ASGI = {...}`` takes the keys of :class:`~feedback_asgi.config.FeedbackConfig`;
+``FEEDBACK_ASGI = {...}`` takes the keys of :class:`~feedback_asgi.core.config.FeedbackConfig`;
 ``FEEDBACK_ASGI_*`` environment variables override them. :func:`get_kit` builds the kit
 once and keeps it until the setting changes (``override_settings`` included) or
 :func:`set_kit`/:func:`reset_kit` is called. The kit stores feedback through
@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.kit import FeedbackKit
 
 __all__ = ["FeedbackSettings", "build_kit", "conf", "get_kit", "reset_kit", "set_kit"]

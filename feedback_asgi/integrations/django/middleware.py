@@ -48,7 +48,7 @@ from feedback_asgi.capture import (
     trusted_identity,
     unbind_capture,
 )
-from feedback_asgi.exceptions import ConfigurationError
+from feedback_asgi.core.exceptions import ConfigurationError
 from feedback_asgi.integrations.django.conf import get_kit
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.sse import SSEDataParser, ends_between_events, format_sse_event

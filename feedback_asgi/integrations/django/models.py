@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import models
 
 if TYPE_CHECKING:
-    from feedback_asgi.types import FeedbackItem
+    from feedback_asgi.core.records import FeedbackItem
 
     _Correlation = models.CharField[str | None, str | None]
 
@@ -111,8 +111,8 @@ class AiFeedback(models.Model):
         return (self.context or {}).get("output")
 
     def to_item(self) -> FeedbackItem:
-        """This row as a :class:`~feedback_asgi.types.FeedbackItem`."""
-        from feedback_asgi.types import FeedbackItem
+        """This row as a :class:`~feedback_asgi.core.records.FeedbackItem`."""
+        from feedback_asgi.core.records import FeedbackItem
 
         return FeedbackItem.from_dict(
             {

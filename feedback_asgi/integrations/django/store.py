@@ -43,20 +43,20 @@ from django.db import (
 )
 from django.db.models import Count, Q, QuerySet, Sum
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import (
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import (
     FeedbackError,
     FeedbackValidationError,
     StorageUnavailableError,
 )
+from feedback_asgi.core.records import FeedbackItem, FeedbackKind, FeedbackSummary, normalize_kind
+from feedback_asgi.core.result import Err, Ok, Result
 from feedback_asgi.integrations.django.models import ITEM_FIELDS, AiFeedback
-from feedback_asgi.result import Err, Ok, Result
 from feedback_asgi.storage.base import Page, decode_cursor, window_bounds
 from feedback_asgi.storage.batch_plan import plan_batch
 from feedback_asgi.storage.group_commit import GroupCommitter
 from feedback_asgi.storage.sql.rows import row_to_item
 from feedback_asgi.storage.stats import GroupStats, StatsQuery
-from feedback_asgi.types import FeedbackItem, FeedbackKind, FeedbackSummary, normalize_kind
 
 __all__ = ["DjangoFeedbackStore"]
 

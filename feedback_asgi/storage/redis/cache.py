@@ -35,12 +35,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from feedback_asgi.exceptions import (
+from feedback_asgi.core.exceptions import (
     FeedbackError,
     FeedbackValidationError,
     StorageUnavailableError,
 )
-from feedback_asgi.result import Err, Result
+from feedback_asgi.core.records import FeedbackItem, FeedbackKind, FeedbackSummary, normalize_kind
+from feedback_asgi.core.result import Err, Result
 from feedback_asgi.storage.base import FeedbackStoreProtocol, Page
 from feedback_asgi.storage.redis.client import (
     GuardedByRedis,
@@ -50,7 +51,6 @@ from feedback_asgi.storage.redis.client import (
     text,
 )
 from feedback_asgi.storage.stats import GroupStats, StatsQuery, compute_stats
-from feedback_asgi.types import FeedbackItem, FeedbackKind, FeedbackSummary, normalize_kind
 
 __all__ = ["CachedFeedbackStore"]
 

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from feedback_asgi.exceptions import StorageUnavailableError
+from feedback_asgi.core.exceptions import StorageUnavailableError
+from feedback_asgi.core.records import Exchange
 from feedback_asgi.storage.redis.client import (
     GuardedByRedis,
     RedisBypass,
@@ -17,7 +18,6 @@ from feedback_asgi.storage.redis.client import (
     key_part,
     text,
 )
-from feedback_asgi.types import Exchange
 
 __all__ = ["RedisExchangeStore"]
 

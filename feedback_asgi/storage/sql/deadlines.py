@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from feedback_asgi.config import FeedbackConfig
+from feedback_asgi.core.config import FeedbackConfig
 
 __all__ = ["bound_engine", "server_engine_options"]
 

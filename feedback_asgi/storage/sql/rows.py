@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from feedback_asgi.exceptions import FeedbackValidationError
-from feedback_asgi.types import CORRELATION_KEYS, FeedbackItem, FeedbackType
+from feedback_asgi.core.exceptions import FeedbackValidationError
+from feedback_asgi.core.records import CORRELATION_KEYS, FeedbackItem, FeedbackType
 
 __all__ = ["CORRELATION_LENGTH", "ID_LENGTH", "item_to_row", "row_to_item"]
 

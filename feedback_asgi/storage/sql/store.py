@@ -44,13 +44,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ColumnElement, Select
 
-from feedback_asgi.config import FeedbackConfig
-from feedback_asgi.exceptions import (
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import (
     FeedbackError,
     FeedbackValidationError,
     StorageUnavailableError,
 )
-from feedback_asgi.result import Err, Ok, Result
+from feedback_asgi.core.records import (
+    FeedbackItem,
+    FeedbackKind,
+    FeedbackSummary,
+    normalize_kind,
+)
+from feedback_asgi.core.result import Err, Ok, Result
 from feedback_asgi.storage.base import Page, decode_cursor, window_bounds
 from feedback_asgi.storage.batch_plan import plan_batch
 from feedback_asgi.storage.group_commit import GroupCommitter
@@ -67,12 +73,6 @@ from feedback_asgi.storage.sql.schema import (
 )
 from feedback_asgi.storage.sql.stats import run_stats
 from feedback_asgi.storage.stats import GroupStats, StatsQuery
-from feedback_asgi.types import (
-    FeedbackItem,
-    FeedbackKind,
-    FeedbackSummary,
-    normalize_kind,
-)
 
 __all__ = ["SqlFeedbackStore", "normalize_database_url"]
 

@@ -50,7 +50,7 @@ def alembic_config(url: str | URL | None = None) -> Config:
     """An Alembic ``Config`` for our scripts (``url`` defaults to the configured database)."""
     from alembic.config import Config
 
-    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.core.config import FeedbackConfig
 
     config = Config()
     config.set_main_option("script_location", str(_HERE))

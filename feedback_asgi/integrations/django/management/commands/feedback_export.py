@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from feedback_asgi.exceptions import FeedbackValidationError, StorageUnavailableError
+from feedback_asgi.core.exceptions import FeedbackValidationError, StorageUnavailableError
 from feedback_asgi.export import (
     ExportFormat,
     ExportKind,

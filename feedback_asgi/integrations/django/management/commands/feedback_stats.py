@@ -16,7 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from feedback_asgi.analytics import GROUP_KEYS, StatsReport, feedback_stats
-from feedback_asgi.exceptions import FeedbackValidationError, StorageUnavailableError
+from feedback_asgi.core.exceptions import FeedbackValidationError, StorageUnavailableError
 from feedback_asgi.export import parse_moment
 from feedback_asgi.integrations.django.conf import build_kit
 from feedback_asgi.terminal.escape import printable

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from feedback_asgi.result import Err, Ok, Result
+from feedback_asgi.core.result import Err, Ok, Result
 
 if TYPE_CHECKING:
-    from feedback_asgi.config import FeedbackConfig
+    from feedback_asgi.core.config import FeedbackConfig
 
 __all__ = ["TokenClaims", "TokenError", "TokenSigner", "key_id"]
 
