@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from feedback_asgi.capture.redaction import Redactor, config_redactor
 from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.core.exceptions import (
     FeedbackError,
@@ -44,7 +45,6 @@ from feedback_asgi.processors import (
     normalize_comment,
     string_problem,
 )
-from feedback_asgi.redaction import Redactor, config_redactor
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 
@@ -156,7 +156,7 @@ class FeedbackCollector:
         The comment is ``comment`` if given, else ``metadata["comment"]``; it is stored,
         stripped, in ``metadata["comment"]``. ``context`` and ``metadata`` are copied, never
         mutated. Secrets in the value, the comment and the metadata are redacted (see
-        :class:`~feedback_asgi.redaction.Redactor`) before the item is built, so hooks and
+        :class:`~feedback_asgi.capture.redaction.Redactor`) before the item is built, so hooks and
         the store see them redacted. ``supersedes=<id>`` makes this the next version of
         that item (same kind; its context is inherited when ``context`` is ``None``); with
         ``tombstone=True`` it retracts the item instead (``value`` must be ``None``).

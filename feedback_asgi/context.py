@@ -2,7 +2,7 @@
 
 Inside a request captured by the middleware, the context enriches that request's exchange
 (the stored input/output become the model's, not the raw HTTP bodies): it mutates the
-request's :class:`~feedback_asgi.capture.ExchangeCapture`, never re-binds it, so the values
+request's :class:`~feedback_asgi.capture.exchange.ExchangeCapture`, never re-binds it, so the values
 reach the middleware from sync (threadpool) routes and through other middleware too.
 Outside any request (a background job, a script) it records an exchange of its own through
 the kit's exchange writer, with its own trace id and token.
@@ -18,7 +18,7 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from feedback_asgi.capture import (
+from feedback_asgi.capture.exchange import (
     ExchangeCapture,
     bind_capture,
     current_capture,

@@ -35,7 +35,7 @@ from feedback_asgi.access import (
     verified_claims,
 )
 from feedback_asgi.assets import WIDGET_PATH, asset_reply
-from feedback_asgi.capture import session_id_from_scope, session_subject
+from feedback_asgi.capture.exchange import session_id_from_scope, session_subject
 from feedback_asgi.core.exceptions import (
     FeedbackError,
     FeedbackValidationError,

@@ -25,11 +25,11 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
-from feedback_asgi.capture import CaptureSettings
+from feedback_asgi.capture.exchange import CaptureSettings
+from feedback_asgi.capture.writer import ExchangeWriter
 from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.core.error_counter import ErrorCounter
 from feedback_asgi.core.tokens import TokenSigner
-from feedback_asgi.exchange_writer import ExchangeWriter
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

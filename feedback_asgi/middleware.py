@@ -1,10 +1,10 @@
 """``FeedbackMiddleware``: the pure ASGI middleware that captures exchanges and issues tokens.
 
-Per captured request it creates one :class:`~feedback_asgi.capture.ExchangeCapture`, binds
+Per captured request it creates one :class:`~feedback_asgi.capture.exchange.ExchangeCapture`, binds
 it in a ContextVar and under one key of the caller's own scope (removed when the app returns,
 so what the app's router writes there reaches middleware outside ours), wraps ``receive`` and
 ``send`` to tee bounded copies of the bodies (every message is forwarded unchanged, at once,
-one for one). When the response is an answer (:func:`~feedback_asgi.capture.is_answer`, not
+one for one). When the response is an answer (:func:`~feedback_asgi.capture.exchange.is_answer`, not
 a static file) it adds ``X-Trace-Id`` (unless the app set its own) and ``X-Feedback-Token``
 (and, for a ``text/event-stream`` that ends between events, one final ``event: feedback``),
 and hands the capture to the exchange writer when the last body message has been sent; any
@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, cast
 
-from feedback_asgi.capture import (
+from feedback_asgi.capture.exchange import (
     CAPTURE_SCOPE_KEY,
     CaptureSettings,
     ExchangeCapture,
@@ -38,7 +38,7 @@ from feedback_asgi.capture import (
     trusted_identity,
     unbind_capture,
 )
-from feedback_asgi.sse import SSEDataParser, ends_between_events, format_sse_event
+from feedback_asgi.capture.sse import SSEDataParser, ends_between_events, format_sse_event
 
 if TYPE_CHECKING:
     from feedback_asgi.collector import FeedbackCollector

@@ -1,6 +1,6 @@
 """What counts as a secret: key names, value patterns, and a quick check for both.
 
-Pure data and matching primitives for :mod:`feedback_asgi.redaction`.
+Pure data and matching primitives for :mod:`feedback_asgi.capture.redaction`.
 
 * Key names are compared after :func:`normalise_name` (case folded; ``-``, ``_``, ``+`` and
   spaces removed). A name is a secret's when it contains one of :data:`SECRET_NAME_PARTS`

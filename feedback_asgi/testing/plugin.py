@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import pytest
 
-from feedback_asgi.capture import session_subject, user_subject
+from feedback_asgi.capture.exchange import session_subject, user_subject
 from feedback_asgi.kit import FeedbackKit
 
 __all__ = ["feedback_kit", "feedback_token", "issue_token"]

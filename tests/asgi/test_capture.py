@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from feedback_asgi.capture import (
+from feedback_asgi.capture.exchange import (
     BodyTee,
     CaptureSettings,
     ExchangeCapture,
@@ -18,10 +18,10 @@ from feedback_asgi.capture import (
     trace_id_from_traceparent,
     valid_id,
 )
+from feedback_asgi.capture.redaction import REDACTED, Redactor, decode_body, filter_headers
+from feedback_asgi.capture.sse import SSEDataParser, format_sse_event
 from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.core.tokens import TokenSigner
-from feedback_asgi.redaction import REDACTED, Redactor, decode_body, filter_headers
-from feedback_asgi.sse import SSEDataParser, format_sse_event
 
 
 def settings(**values: object) -> CaptureSettings:

@@ -47,7 +47,7 @@ def test_otel_trace_id_matches_the_provider_first_check(
 
 
 def test_empty_body_is_clean_exactly_when_the_keys_are_searchable() -> None:
-    from feedback_asgi.redaction import Redactor
+    from feedback_asgi.capture.redaction import Redactor
 
     assert Redactor(["password", "token"]).is_clean(b"") is True
     assert Redactor([]).is_clean(b"") is True

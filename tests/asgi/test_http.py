@@ -21,7 +21,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from feedback_asgi.capture import session_subject
+from feedback_asgi.capture.exchange import session_subject
 from feedback_asgi.context import FeedbackContext
 from feedback_asgi.core.result import Ok
 from feedback_asgi.kit import FeedbackKit
@@ -227,8 +227,8 @@ class WritingExchangeStore(MemoryExchangeStore):
     ("broken_part", "counter", "count"),
     [
         ("feedback_asgi.core.tokens.TokenSigner.sign", "response_headers", 3),
-        ("feedback_asgi.redaction.Redactor.redact_text", "exchange_write", 1),
-        ("feedback_asgi.sse.SSEDataParser.feed", "response_capture", 1),
+        ("feedback_asgi.capture.redaction.Redactor.redact_text", "exchange_write", 1),
+        ("feedback_asgi.capture.sse.SSEDataParser.feed", "response_capture", 1),
         ("store", "exchange_write", 3),
     ],
 )
@@ -266,7 +266,7 @@ async def test_a_failing_redactor_on_reading_an_in_process_exchange_is_invisible
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("internal bug")
 
-    monkeypatch.setattr("feedback_asgi.redaction.Redactor.redact_text", broken)
+    monkeypatch.setattr("feedback_asgi.capture.redaction.Redactor.redact_text", broken)
     assert await kit.exchanges.get(trace_id) is None  # built on first read: logged, not raised
     assert any("building the exchange" in record.getMessage() for record in caplog.records)
     monkeypatch.undo()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from feedback_asgi.capture import BodyTee
+from feedback_asgi.capture.exchange import BodyTee
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.middleware import FeedbackMiddleware
 from tests.asgi.conftest import only, stored

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from feedback_asgi.capture import CAPTURE_SCOPE_KEY, current_capture
+from feedback_asgi.capture.exchange import CAPTURE_SCOPE_KEY, current_capture
 from feedback_asgi.core.result import Ok
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.middleware import FeedbackMiddleware

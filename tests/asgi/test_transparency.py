@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from feedback_asgi import FeedbackMiddleware
-from feedback_asgi.capture import CAPTURE_SCOPE_KEY
+from feedback_asgi.capture.exchange import CAPTURE_SCOPE_KEY
 from feedback_asgi.core.tokens import TokenSigner
 from feedback_asgi.integrations.starlette import feedback_routes
 from feedback_asgi.kit import FeedbackKit

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from feedback_asgi.capture.writer import ExchangeWriter
 from feedback_asgi.core.records import Exchange
-from feedback_asgi.exchange_writer import ExchangeWriter
 from feedback_asgi.storage.memory import MemoryExchangeStore
 
 
@@ -200,7 +200,7 @@ class BatchStore(MemoryExchangeStore):
 
 
 async def test_a_backlog_goes_to_put_many_in_bounded_batches() -> None:
-    from feedback_asgi.exchange_writer import WRITE_BATCH_MAX
+    from feedback_asgi.capture.writer import WRITE_BATCH_MAX
 
     store = BatchStore()
     writer = ExchangeWriter(store, ttl=60)

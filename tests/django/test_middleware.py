@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, Client, override_settings
 
-from feedback_asgi.capture import session_digest
+from feedback_asgi.capture.exchange import session_digest
 from feedback_asgi.core.records import Exchange
 from feedback_asgi.integrations.django.conf import get_kit
 from feedback_asgi.integrations.django.middleware import FeedbackMiddleware

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from feedback_asgi.analytics import feedback_stats
-from feedback_asgi.capture import session_subject
+from feedback_asgi.capture.exchange import session_subject
 from feedback_asgi.core.records import Exchange
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.storage.memory import MemoryFeedbackStore

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from feedback_asgi.capture.redaction import REDACTED
 from feedback_asgi.kit import FeedbackKit
-from feedback_asgi.redaction import REDACTED
 from tests.endpoint.apps import build, client
 
 

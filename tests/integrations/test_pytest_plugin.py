@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from feedback_asgi.capture import session_subject, user_subject
+from feedback_asgi.capture.exchange import session_subject, user_subject
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.testing.plugin import issue_token
 

@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from feedback_asgi.capture import session_subject
+from feedback_asgi.capture.exchange import session_subject
 from feedback_asgi.context import FeedbackContext
 from feedback_asgi.integrations.starlette import feedback_routes
 from feedback_asgi.kit import FeedbackKit

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
+from feedback_asgi.capture.writer import ExchangeWriter
 from feedback_asgi.core.exceptions import StorageUnavailableError
 from feedback_asgi.core.records import Exchange, FeedbackItem, FeedbackType
 from feedback_asgi.core.result import Ok
-from feedback_asgi.exchange_writer import ExchangeWriter
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.storage.redis import (
     CachedFeedbackStore,
@@ -227,7 +227,7 @@ class CountingExchangeStore(RedisExchangeStore):
 async def test_a_backlog_from_a_cut_drains_in_a_few_pipelines(
     proxy: TcpProxy, redis_url: str, redis_prefix: str
 ) -> None:
-    from feedback_asgi.exchange_writer import WRITE_BATCH_MAX
+    from feedback_asgi.capture.writer import WRITE_BATCH_MAX
 
     store = CountingExchangeStore(
         make_redis_client(f"redis://127.0.0.1:{proxy.port}/0", timeout=0.5), prefix=redis_prefix

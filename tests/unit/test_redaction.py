@@ -10,12 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback_asgi.capture import CaptureSettings, ExchangeCapture
-from feedback_asgi.collector import FeedbackCollector
-from feedback_asgi.core.config import FeedbackConfig
-from feedback_asgi.core.exceptions import ConfigurationError
-from feedback_asgi.core.secret_rules import luhn_valid
-from feedback_asgi.redaction import (
+from feedback_asgi.capture.exchange import CaptureSettings, ExchangeCapture
+from feedback_asgi.capture.redaction import (
     REDACTED,
     DroppedHeaders,
     Redactor,
@@ -23,6 +19,10 @@ from feedback_asgi.redaction import (
     decode_body,
     filter_headers,
 )
+from feedback_asgi.collector import FeedbackCollector
+from feedback_asgi.core.config import FeedbackConfig
+from feedback_asgi.core.exceptions import ConfigurationError
+from feedback_asgi.core.secret_rules import luhn_valid
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 
 RULES = Redactor()

@@ -4,7 +4,7 @@ Under WSGI every async call runs on a throwaway loop, but a Redis client belongs
 loop that made it. :class:`LoopExchangeStore` runs every call of the exchange store it
 wraps on one daemon thread's loop, and gives the exchange writer a ``put_nowait`` that
 never blocks the request thread, so the writer can work synchronously under WSGI and ASGI.
-Behind ``put_nowait``, an :class:`~feedback_asgi.exchange_writer.ExchangeWriter` on the
+Behind ``put_nowait``, an :class:`~feedback_asgi.capture.writer.ExchangeWriter` on the
 background loop does the writing: bounded, and retried when Redis fails.
 """
 
@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from feedback_asgi.capture.writer import ExchangeWriter
 from feedback_asgi.core.records import Exchange
-from feedback_asgi.exchange_writer import ExchangeWriter
 from feedback_asgi.storage.base import ExchangeStoreProtocol
 
 __all__ = ["BackgroundLoop", "LoopExchangeStore"]

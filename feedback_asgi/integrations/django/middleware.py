@@ -3,9 +3,9 @@
 ``MIDDLEWARE += ["feedback_asgi.integrations.django.middleware.FeedbackMiddleware"]``, after
 ``AuthenticationMiddleware``. Sync- and async-capable without ``MiddlewareMixin`` (no thread
 hop for async views, no loop hop for sync ones). Per captured request it fills one
-:class:`~feedback_asgi.capture.ExchangeCapture` (the shared core: same rules, limits,
+:class:`~feedback_asgi.capture.exchange.ExchangeCapture` (the shared core: same rules, limits,
 redaction and tokens as the ASGI middleware) and binds it in the ContextVar for
-``FeedbackContext``. When the response is an answer (:func:`~feedback_asgi.capture.is_answer`)
+``FeedbackContext``. When the response is an answer (:func:`~feedback_asgi.capture.exchange.is_answer`)
 it adds ``X-Trace-Id`` and ``X-Feedback-Token`` (and names them in
 ``Access-Control-Expose-Headers`` when the response allows an origin), tees a streaming
 response lazily (keeping its sync or async kind, and ending an event stream that ends between
@@ -35,7 +35,7 @@ from django.http import HttpRequest
 from django.http.request import RawPostDataException, UnreadablePostError
 from django.http.response import HttpResponseBase, ResponseHeaders
 
-from feedback_asgi.capture import (
+from feedback_asgi.capture.exchange import (
     CAPTURE_SCOPE_KEY,
     CaptureSettings,
     ExchangeCapture,
@@ -48,10 +48,10 @@ from feedback_asgi.capture import (
     trusted_identity,
     unbind_capture,
 )
+from feedback_asgi.capture.sse import SSEDataParser, ends_between_events, format_sse_event
 from feedback_asgi.core.exceptions import ConfigurationError
 from feedback_asgi.integrations.django.conf import get_kit
 from feedback_asgi.kit import FeedbackKit
-from feedback_asgi.sse import SSEDataParser, ends_between_events, format_sse_event
 
 __all__ = ["FeedbackMiddleware"]
 

@@ -25,7 +25,7 @@ from django.urls import NoReverseMatch
 from django.views.decorators.csrf import csrf_exempt
 
 from feedback_asgi.access import AUTHENTICATED_SCOPE_KEY, READER_SCOPE_KEY
-from feedback_asgi.capture import session_digest
+from feedback_asgi.capture.exchange import session_digest
 from feedback_asgi.dashboard.routes import FORM_FIELDS_SCOPE_KEY, LOGIN_URL_SCOPE_KEY
 from feedback_asgi.endpoint import respond
 from feedback_asgi.http import HttpError, Reply

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from feedback_asgi.core.records import Exchange
-from feedback_asgi.redaction import (
+from feedback_asgi.capture.redaction import (
     ALWAYS_REDACTED_HEADERS,
     DroppedHeaders,
     Redactor,
@@ -36,7 +35,8 @@ from feedback_asgi.redaction import (
     decode_body,
     redactor_for,
 )
-from feedback_asgi.sse import SSEDataParser
+from feedback_asgi.capture.sse import SSEDataParser
+from feedback_asgi.core.records import Exchange
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -254,7 +254,7 @@ def _kept_headers(
     """The request headers that may be kept, names and values joined by NUL in one string
     (pairs instead when a value holds a NUL, which only a raw ASGI caller can send).
 
-    ``name in dropped`` decides: for :class:`~feedback_asgi.redaction.DroppedHeaders` the
+    ``name in dropped`` decides: for :class:`~feedback_asgi.capture.redaction.DroppedHeaders` the
     exact names and the secret-name rule (``X-Auth-Token``, ``Api-Key``...)."""
     kept = [part for pair in raw if pair[0].lower() not in dropped for part in pair]
     joined = _HEADER_SEP_BYTES.join(kept)
