@@ -8,7 +8,6 @@ Importing this package loads no web framework, no database driver and no Redis c
 those load when the integration or store that needs them is used.
 """
 
-from feedback_asgi.collector import FeedbackCollector
 from feedback_asgi.context import FeedbackContext, current_context
 from feedback_asgi.core.config import ConfigIssue, FeedbackConfig
 from feedback_asgi.core.exceptions import (
@@ -28,7 +27,8 @@ from feedback_asgi.core.records import (
 from feedback_asgi.core.result import Err, Ok, Result
 from feedback_asgi.core.tokens import TokenClaims, TokenError, TokenSigner
 from feedback_asgi.endpoint import create_feedback_endpoint
-from feedback_asgi.hooks import (
+from feedback_asgi.feedback.collector import FeedbackCollector
+from feedback_asgi.feedback.hooks import (
     FeedbackHooks,
     FeedbackProcessedHook,
     FeedbackStoredHook,
@@ -38,14 +38,14 @@ from feedback_asgi.hooks import (
     combine_hooks,
     require_comment_for_negative,
 )
-from feedback_asgi.kit import FeedbackKit, get_default_kit
-from feedback_asgi.middleware import FeedbackMiddleware
-from feedback_asgi.processors import (
+from feedback_asgi.feedback.processors import (
     FeedbackProcessor,
     FeedbackProcessorRegistry,
     ProcessedFeedback,
 )
-from feedback_asgi.service import FeedbackService
+from feedback_asgi.feedback.service import FeedbackService
+from feedback_asgi.kit import FeedbackKit, get_default_kit
+from feedback_asgi.middleware import FeedbackMiddleware
 from feedback_asgi.storage.base import ExchangeStoreProtocol, FeedbackStoreProtocol, Page
 
 __version__ = "0.1.0"

@@ -28,7 +28,7 @@ from feedback_asgi.capture.exchange import (
 )
 
 if TYPE_CHECKING:
-    from feedback_asgi.collector import FeedbackCollector
+    from feedback_asgi.feedback.collector import FeedbackCollector
     from feedback_asgi.kit import FeedbackKit
 
 __all__ = ["FeedbackContext", "current_context"]

@@ -45,6 +45,15 @@ from feedback_asgi.core.records import Exchange, FeedbackItem
 from feedback_asgi.core.result import Err, Ok, Result
 from feedback_asgi.core.tokens import TokenClaims
 from feedback_asgi.dashboard import routes as dashboard
+from feedback_asgi.feedback.votes import (
+    IDEMPOTENCY_METADATA_KEY,
+    SUBMITTER_METADATA_KEY,
+    fingerprint,
+    keyed_id,
+    save_vote,
+    valid_idempotency_key,
+    vote_slot_id,
+)
 from feedback_asgi.http import (
     ClientDisconnected,
     HttpError,
@@ -55,15 +64,6 @@ from feedback_asgi.http import (
     parse_json,
     read_body,
     require_json_content_type,
-)
-from feedback_asgi.idempotency import (
-    IDEMPOTENCY_METADATA_KEY,
-    SUBMITTER_METADATA_KEY,
-    fingerprint,
-    keyed_id,
-    save_vote,
-    valid_idempotency_key,
-    vote_slot_id,
 )
 from feedback_asgi.ratelimit import check_rate_limit
 from feedback_asgi.submission import CLIENT_CONTEXT_PREFIX, Submission, parse_submission

@@ -34,11 +34,11 @@ from feedback_asgi.core.tokens import TokenSigner
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from feedback_asgi.collector import FeedbackCollector
     from feedback_asgi.core.records import Exchange
-    from feedback_asgi.hooks import FeedbackHooks
-    from feedback_asgi.processors import FeedbackProcessorRegistry
-    from feedback_asgi.service import FeedbackService
+    from feedback_asgi.feedback.collector import FeedbackCollector
+    from feedback_asgi.feedback.hooks import FeedbackHooks
+    from feedback_asgi.feedback.processors import FeedbackProcessorRegistry
+    from feedback_asgi.feedback.service import FeedbackService
     from feedback_asgi.storage.base import ExchangeStoreProtocol, FeedbackStoreProtocol
 
 __all__ = [
@@ -134,10 +134,10 @@ class FeedbackKit:
         synchronous_writer: bool = False,
         authorizer: Authorizer | None = None,
     ) -> None:
-        from feedback_asgi.collector import FeedbackCollector
-        from feedback_asgi.hooks import FeedbackHooks
-        from feedback_asgi.processors import FeedbackProcessorRegistry
-        from feedback_asgi.service import FeedbackService
+        from feedback_asgi.feedback.collector import FeedbackCollector
+        from feedback_asgi.feedback.hooks import FeedbackHooks
+        from feedback_asgi.feedback.processors import FeedbackProcessorRegistry
+        from feedback_asgi.feedback.service import FeedbackService
 
         self.config = config if config is not None else FeedbackConfig()
         config = self.config

@@ -41,9 +41,9 @@ from feedback_asgi.capture.exchange import (
 from feedback_asgi.capture.sse import SSEDataParser, ends_between_events, format_sse_event
 
 if TYPE_CHECKING:
-    from feedback_asgi.collector import FeedbackCollector
+    from feedback_asgi.feedback.collector import FeedbackCollector
+    from feedback_asgi.feedback.processors import FeedbackProcessorRegistry
     from feedback_asgi.kit import FeedbackKit
-    from feedback_asgi.processors import FeedbackProcessorRegistry
 
 __all__ = [
     "ASGIApp",

@@ -7,7 +7,7 @@ import asyncio
 from feedback_asgi.core.exceptions import FeedbackError, StorageUnavailableError
 from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.core.result import Err, Ok, Result
-from feedback_asgi.idempotency import (
+from feedback_asgi.feedback.votes import (
     IDEMPOTENCY_METADATA_KEY,
     fingerprint,
     keyed_id,

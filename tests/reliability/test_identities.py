@@ -18,7 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from feedback_asgi import FeedbackContext, FeedbackKit, FeedbackMiddleware
 from feedback_asgi.analytics import feedback_stats
 from feedback_asgi.core.config import FeedbackConfig
-from feedback_asgi.idempotency import vote_slot_id
+from feedback_asgi.feedback.votes import vote_slot_id
 from feedback_asgi.integrations.fastapi import feedback_router
 from tests import services
 from tests.asgi.harness import serve

@@ -16,7 +16,7 @@ from feedback_asgi.analytics import (
 )
 from feedback_asgi.core.exceptions import FeedbackValidationError
 from feedback_asgi.core.records import FeedbackItem
-from feedback_asgi.service import FeedbackService
+from feedback_asgi.feedback.service import FeedbackService
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 from feedback_asgi.storage.stats import StatsStoreProtocol
 from tests.storage.test_stats import at, save_fixture

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback_asgi.collector import MAX_CORRELATION_LENGTH, FeedbackCollector
 from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.core.exceptions import (
     FeedbackError,
@@ -18,7 +17,8 @@ from feedback_asgi.core.exceptions import (
 )
 from feedback_asgi.core.records import FeedbackItem, FeedbackType
 from feedback_asgi.core.result import Err, Ok, Result
-from feedback_asgi.hooks import (
+from feedback_asgi.feedback.collector import MAX_CORRELATION_LENGTH, FeedbackCollector
+from feedback_asgi.feedback.hooks import (
     FeedbackHooks,
     FeedbackProcessedHook,
     FeedbackStoredHook,
@@ -27,7 +27,11 @@ from feedback_asgi.hooks import (
     HookResult,
     NextHook,
 )
-from feedback_asgi.processors import FeedbackProcessorRegistry, ProcessedFeedback, ProcessResult
+from feedback_asgi.feedback.processors import (
+    FeedbackProcessorRegistry,
+    ProcessedFeedback,
+    ProcessResult,
+)
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 
 
@@ -164,7 +168,7 @@ async def test_storage_failure_raises_storage_unavailable(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     collector = FeedbackCollector(full_store())
-    with caplog.at_level(logging.WARNING, logger="feedback_asgi.collector"), pytest.raises(
+    with caplog.at_level(logging.WARNING, logger="feedback_asgi.feedback.collector"), pytest.raises(
         StorageUnavailableError
     ):
         await collector.collect_rating(4)

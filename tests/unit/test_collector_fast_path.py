@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from feedback_asgi import collector as collector_module
-from feedback_asgi.collector import FeedbackCollector
 from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.core.exceptions import FeedbackError
 from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.core.result import Err, Ok, Result
-from feedback_asgi.hooks import (
+from feedback_asgi.feedback import collector as collector_module
+from feedback_asgi.feedback.collector import FeedbackCollector
+from feedback_asgi.feedback.hooks import (
     FeedbackHooks,
     FeedbackStoredHook,
     HookResult,

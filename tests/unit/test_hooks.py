@@ -14,7 +14,7 @@ from feedback_asgi.core.exceptions import (
 )
 from feedback_asgi.core.records import FeedbackItem, FeedbackType
 from feedback_asgi.core.result import Err, Ok
-from feedback_asgi.hooks import (
+from feedback_asgi.feedback.hooks import (
     FeedbackHooks,
     FeedbackProcessedHook,
     FeedbackStoredHook,
@@ -149,7 +149,7 @@ async def test_a_crashing_wrapper_before_storage_is_a_processing_error(
         raise RuntimeError("bug")
 
     sink = Sink()
-    with caplog.at_level(logging.ERROR, logger="feedback_asgi.hooks"):
+    with caplog.at_level(logging.ERROR, logger="feedback_asgi.feedback.hooks"):
         result = await run_wrappers([crash], rating(3), sink)
     assert isinstance(result, Err)
     assert isinstance(result.error, FeedbackProcessingError)
@@ -272,7 +272,7 @@ async def test_a_failing_observer_is_logged_and_the_others_still_run(
 
     hooks.subscribe(FeedbackStoredHook, broken)
     hooks.subscribe(FeedbackStoredHook, got.append)
-    with caplog.at_level(logging.ERROR, logger="feedback_asgi.hooks"):
+    with caplog.at_level(logging.ERROR, logger="feedback_asgi.feedback.hooks"):
         await hooks.emit(FeedbackStoredHook(rating(3)))
     assert len(got) == 1
     assert hooks.observer_errors == 1

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feedback_asgi.idempotency import derived_id, keyed_id, vote_slot_id
+from feedback_asgi.feedback.votes import derived_id, keyed_id, vote_slot_id
 
 
 @given(st.text(max_size=300))
@@ -29,7 +29,7 @@ def test_derived_ids_are_valid_uuid_strings(name: str) -> None:
 
 def test_ids_are_the_same_in_another_process() -> None:
     code = (
-        "from feedback_asgi.idempotency import vote_slot_id, keyed_id;"
+        "from feedback_asgi.feedback.votes import vote_slot_id, keyed_id;"
         "print(vote_slot_id('trace-1', 'thumbs', 'alice', key=b'k'),"
         " keyed_id('trace-1', 'alice', 'k', key=b'k'))"
     )

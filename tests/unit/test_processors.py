@@ -14,7 +14,7 @@ from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.core.exceptions import FeedbackValidationError
 from feedback_asgi.core.records import FeedbackType
 from feedback_asgi.core.result import Err, Ok
-from feedback_asgi.processors import (
+from feedback_asgi.feedback.processors import (
     MAX_JSON_DEPTH,
     FeedbackProcessor,
     FeedbackProcessorRegistry,
@@ -153,7 +153,7 @@ def test_a_raising_custom_processor_becomes_a_logged_validation_error(
         raise KeyError("oops")
 
     reg.register("broken", broken)
-    with caplog.at_level(logging.ERROR, logger="feedback_asgi.processors"):
+    with caplog.at_level(logging.ERROR, logger="feedback_asgi.feedback.processors"):
         result = reg.process("broken", {"value": 1})
     assert isinstance(result, Err)
     assert list(result.error.fields) == ["value"]

@@ -19,10 +19,10 @@ from feedback_asgi.capture.redaction import (
     decode_body,
     filter_headers,
 )
-from feedback_asgi.collector import FeedbackCollector
 from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.core.exceptions import ConfigurationError
 from feedback_asgi.core.secret_rules import luhn_valid
+from feedback_asgi.feedback.collector import FeedbackCollector
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 
 RULES = Redactor()

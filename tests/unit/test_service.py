@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback_asgi.collector import FeedbackCollector
 from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.core.exceptions import FeedbackValidationError, StorageUnavailableError
 from feedback_asgi.core.records import FeedbackItem, FeedbackType, utc_now
-from feedback_asgi.hooks import FeedbackHooks, FeedbackStoredHook
-from feedback_asgi.service import LIFTED_KEYS, FeedbackService
+from feedback_asgi.feedback.collector import FeedbackCollector
+from feedback_asgi.feedback.hooks import FeedbackHooks, FeedbackStoredHook
+from feedback_asgi.feedback.service import LIFTED_KEYS, FeedbackService
 from feedback_asgi.storage.memory import MemoryFeedbackStore
 
 
@@ -178,7 +178,7 @@ async def test_storage_failure_raises_storage_unavailable() -> None:
 async def test_no_store_keeps_items_in_memory_and_logs_it_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="feedback_asgi.service"):
+    with caplog.at_level(logging.WARNING, logger="feedback_asgi.feedback.service"):
         service = FeedbackService()
         await service.submit_feedback("t", 3)
         await service.submit_feedback("t2", 4)

@@ -29,7 +29,7 @@ from feedback_asgi.core.records import (
     normalize_kind,
 )
 from feedback_asgi.core.result import Err, Ok, Result
-from feedback_asgi.hooks import (
+from feedback_asgi.feedback.hooks import (
     FeedbackHooks,
     FeedbackProcessedHook,
     FeedbackStoredHook,
@@ -39,7 +39,7 @@ from feedback_asgi.hooks import (
     WrappingHook,
     require_comment_for_negative,
 )
-from feedback_asgi.processors import (
+from feedback_asgi.feedback.processors import (
     FeedbackProcessorRegistry,
     json_problem,
     normalize_comment,

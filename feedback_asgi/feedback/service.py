@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from feedback_asgi.collector import FeedbackCollector
 from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.core.exceptions import FeedbackValidationError
 from feedback_asgi.core.records import FeedbackType
 from feedback_asgi.core.result import Err
+from feedback_asgi.feedback.collector import FeedbackCollector
 from feedback_asgi.storage.base import FeedbackStoreProtocol
 
 __all__ = ["LIFTED_KEYS", "FeedbackService"]
