@@ -26,7 +26,6 @@ from feedback_asgi.core.records import (
 )
 from feedback_asgi.core.result import Err, Ok, Result
 from feedback_asgi.core.tokens import TokenClaims, TokenError, TokenSigner
-from feedback_asgi.endpoint import create_feedback_endpoint
 from feedback_asgi.feedback.collector import FeedbackCollector
 from feedback_asgi.feedback.hooks import (
     FeedbackHooks,
@@ -47,6 +46,7 @@ from feedback_asgi.feedback.service import FeedbackService
 from feedback_asgi.kit import FeedbackKit, get_default_kit
 from feedback_asgi.middleware import FeedbackMiddleware
 from feedback_asgi.storage.base import ExchangeStoreProtocol, FeedbackStoreProtocol, Page
+from feedback_asgi.web.endpoint import create_feedback_endpoint
 
 __version__ = "0.1.0"
 

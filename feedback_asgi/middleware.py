@@ -206,7 +206,7 @@ class FeedbackMiddleware:
 
     def create_feedback_endpoint(self) -> ASGIApp:
         """The ASGI app serving the feedback routes for this middleware's kit (seed API)."""
-        from feedback_asgi.endpoint import create_feedback_endpoint
+        from feedback_asgi.web.endpoint import create_feedback_endpoint
 
         return cast("ASGIApp", create_feedback_endpoint(self.kit))
 

@@ -7,13 +7,13 @@
   it; 503 (cookie kept, to try again) when the sign-out cannot be recorded;
 * ``GET /dashboard/dashboard.css``, ``GET /dashboard/icon.svg``: the page's files.
 
-Read/admin rights are :func:`feedback_asgi.access.is_admin`'s: the kit's authorizer, the
+Read/admin rights are :func:`feedback_asgi.web.access.is_admin`'s: the kit's authorizer, the
 admin bearer, the sign-in cookie, or a Django staff user. Without them a browser
 (``Accept: text/html``) is sent to the sign-in page (303); any other client gets the JSON
 401 (403 for a signed-in user without rights) of the read/admin routes.
 
 Sign-in posts are limited per client address (``scope["client"]``) by a
-:class:`~feedback_asgi.ratelimit.RateLimiter`: in Redis with ``redis_url`` (one limit
+:class:`~feedback_asgi.web.rate_limit.RateLimiter`: in Redis with ``redis_url`` (one limit
 across workers), in memory otherwise or while Redis is down.
 """
 
@@ -29,14 +29,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from feedback_asgi.access import require_admin
-from feedback_asgi.assets import asset_reply
 from feedback_asgi.dashboard import session
 from feedback_asgi.dashboard.data import WINDOWS, load_dashboard
 from feedback_asgi.dashboard.render import Links, dashboard_page, login_page
 from feedback_asgi.dashboard.shared import shared_buckets
-from feedback_asgi.http import HttpError, Reply, header, read_body
-from feedback_asgi.ratelimit import RateLimiter
+from feedback_asgi.web.access import require_admin
+from feedback_asgi.web.assets import asset_reply
+from feedback_asgi.web.rate_limit import RateLimiter
+from feedback_asgi.web.wire import HttpError, Reply, header, read_body
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from feedback_asgi.dashboard.revocations import revocations_for
-from feedback_asgi.http import header
+from feedback_asgi.web.wire import header
 
 if TYPE_CHECKING:
     from feedback_asgi.core.config import FeedbackConfig

@@ -3,15 +3,15 @@ sign-in limit, in Redis, on the kit's Redis client and on the event loop that cl
 
 The calls go through the loop that owns the kit's Redis client (see
 :mod:`feedback_asgi.storage.redis_home`); the sign-in limit uses the rate limiter's shared
-buckets (:func:`feedback_asgi.ratelimit.shared_buckets`).
+buckets (:func:`feedback_asgi.web.rate_limit.shared_buckets`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from feedback_asgi.ratelimit import shared_buckets
 from feedback_asgi.storage.redis_home import Runner, redis_home
+from feedback_asgi.web.rate_limit import shared_buckets
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit

@@ -1,4 +1,4 @@
-"""Framework adapters: thin layers over :mod:`feedback_asgi.endpoint` and the kit.
+"""Framework adapters: thin layers over :mod:`feedback_asgi.web.endpoint` and the kit.
 
 Each submodule imports its framework and fails with an ``ImportError`` naming the extra to
 install; importing this package imports no framework.

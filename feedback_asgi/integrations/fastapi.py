@@ -7,7 +7,7 @@
     app.include_router(feedback_router(kit), prefix="/feedback")
 
 The router's handlers hand the raw request to the neutral endpoint
-(:func:`feedback_asgi.endpoint.respond`): FastAPI never parses the body, so every answer,
+(:func:`feedback_asgi.web.endpoint.respond`): FastAPI never parses the body, so every answer,
 errors included, is the same JSON as the middleware's. The Pydantic models in
 :mod:`feedback_asgi.integrations.schemas` only document the routes in OpenAPI.
 """
@@ -24,9 +24,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from feedback_asgi import export_route
 from feedback_asgi.context import FeedbackContext
-from feedback_asgi.endpoint import FeedbackEndpoint, respond
 from feedback_asgi.integrations.schemas import (
     ErrorResponse,
     FeedbackAccepted,
@@ -41,6 +39,8 @@ from feedback_asgi.integrations.schemas import (
     TimeseriesResponse,
     request_body_openapi,
 )
+from feedback_asgi.web import export as export_route
+from feedback_asgi.web.endpoint import FeedbackEndpoint, respond
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit

@@ -1,6 +1,6 @@
 """Pydantic models describing the feedback routes' JSON, for OpenAPI documents.
 
-The endpoint validates requests itself (:mod:`feedback_asgi.submission`), so these models
+The endpoint validates requests itself (:mod:`feedback_asgi.web.submission`), so these models
 document; they never parse a request. They match what the endpoint accepts and sends.
 """
 

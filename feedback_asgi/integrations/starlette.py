@@ -26,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from typing import TYPE_CHECKING
 
-from feedback_asgi.endpoint import FeedbackEndpoint
+from feedback_asgi.web.endpoint import FeedbackEndpoint
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit

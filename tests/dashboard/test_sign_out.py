@@ -17,8 +17,8 @@ from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.dashboard import session
 from feedback_asgi.dashboard.revocations import CLOCK_SKEW_SECONDS
 from feedback_asgi.dashboard.routes import LOGIN_ATTEMPTS_PER_MINUTE
-from feedback_asgi.endpoint import create_feedback_endpoint
 from feedback_asgi.kit import FeedbackKit
+from feedback_asgi.web.endpoint import create_feedback_endpoint
 from tests.endpoint.apps import SURFACES, build, error_of
 from tests.tcp_proxy import TcpProxy
 

@@ -8,7 +8,7 @@ import pytest
 from django.test import AsyncClient, Client
 from django.urls import reverse
 
-from feedback_asgi.assets import WIDGET_PATH, load_asset
+from feedback_asgi.web.assets import WIDGET_PATH, load_asset
 
 
 def packaged_widget() -> bytes:

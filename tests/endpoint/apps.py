@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from feedback_asgi.endpoint import create_feedback_endpoint
 from feedback_asgi.integrations.fastapi import feedback_router
 from feedback_asgi.integrations.starlette import feedback_routes
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.middleware import FeedbackMiddleware
+from feedback_asgi.web.endpoint import create_feedback_endpoint
 
 SURFACES = ("endpoint", "middleware", "starlette", "fastapi")
 

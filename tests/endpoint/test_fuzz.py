@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from feedback_asgi.endpoint import create_feedback_endpoint
 from feedback_asgi.kit import FeedbackKit
+from feedback_asgi.web.endpoint import create_feedback_endpoint
 from tests.endpoint.apps import call_raw
 
 KIT = FeedbackKit.for_testing()

@@ -14,8 +14,8 @@ import pytest
 
 from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.core.records import FeedbackItem
-from feedback_asgi.endpoint import create_feedback_endpoint
 from feedback_asgi.kit import FeedbackKit
+from feedback_asgi.web.endpoint import create_feedback_endpoint
 from tests import services
 from tests.endpoint.apps import SURFACES, build, client, error_of
 

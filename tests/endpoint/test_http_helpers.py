@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from feedback_asgi.http import (
+from feedback_asgi.web.wire import (
     ClientDisconnected,
     HttpError,
     Reply,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from feedback_asgi.core.exceptions import FeedbackValidationError
-from feedback_asgi.submission import parse_submission
+from feedback_asgi.web.submission import parse_submission
 
 
 def test_main_shape() -> None:

@@ -12,11 +12,11 @@ from fastapi import FastAPI
 
 from feedback_asgi.analytics import feedback_stats
 from feedback_asgi.core.exceptions import FeedbackValidationError
-from feedback_asgi.endpoint import create_feedback_endpoint
 from feedback_asgi.export import ExportOptions
 from feedback_asgi.integrations.fastapi import feedback_router
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.storage.base import EARLIEST_TIME, LATEST_TIME, check_time, window_bounds
+from feedback_asgi.web.endpoint import create_feedback_endpoint
 from tests import services
 from tests.endpoint.apps import client, error_of
 from tests.endpoint.test_hostile_params import ADMIN, BACKENDS, _kit

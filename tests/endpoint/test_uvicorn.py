@@ -12,8 +12,8 @@ import httpx
 import pytest
 import uvicorn
 
-from feedback_asgi.endpoint import create_feedback_endpoint
 from feedback_asgi.kit import FeedbackKit
+from feedback_asgi.web.endpoint import create_feedback_endpoint
 
 
 def free_port() -> int:

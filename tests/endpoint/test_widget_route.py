@@ -7,8 +7,8 @@ from importlib import resources
 
 import pytest
 
-from feedback_asgi.assets import WIDGET_PATH, load_asset
 from feedback_asgi.kit import FeedbackKit
+from feedback_asgi.web.assets import WIDGET_PATH, load_asset
 from tests.endpoint.apps import SURFACES, Surface, build, client, error_of
 
 WIDGET_URL = "/feedback" + WIDGET_PATH

@@ -11,9 +11,9 @@ import pytest
 
 from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.core.records import Exchange
-from feedback_asgi.endpoint import EXCHANGE_SETTLE_SECONDS
 from feedback_asgi.kit import FeedbackKit
 from feedback_asgi.storage.redis.exchanges import RedisExchangeStore
+from feedback_asgi.web.endpoint import EXCHANGE_SETTLE_SECONDS
 from tests.endpoint.apps import build, client
 
 pytestmark = pytest.mark.redis

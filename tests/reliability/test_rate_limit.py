@@ -12,8 +12,8 @@ import pytest
 from feedback_asgi.core.config import FeedbackConfig
 from feedback_asgi.core.records import Exchange
 from feedback_asgi.kit import FeedbackKit
-from feedback_asgi.ratelimit import LocalRateLimiter, limiter_for
 from feedback_asgi.storage.memory import MemoryFeedbackStore
+from feedback_asgi.web.rate_limit import LocalRateLimiter, limiter_for
 from tests.endpoint.apps import SURFACES, build, error_of
 from tests.tcp_proxy import TcpProxy
 

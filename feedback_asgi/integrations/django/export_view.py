@@ -1,6 +1,6 @@
 """``POST export`` and ``export/<kind>`` under Django: the neutral export route in a view.
 
-:func:`export_view` drives :func:`feedback_asgi.export_route.serve_export` (no second
+:func:`export_view` drives :func:`feedback_asgi.web.export.serve_export` (no second
 implementation): it gives it the request body as ``receive`` and a ``send`` that hands each
 message to the response, one at a time. Rights are the other views' (:func:`grant_rights`):
 staff, or the view permission, on a request that passes Django's CSRF check; or the admin
@@ -32,8 +32,6 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from feedback_asgi.export_route import EXPORT_PATH, serve_export
-from feedback_asgi.http import ClientDisconnected, HttpError
 from feedback_asgi.integrations.django.background import BackgroundLoop
 from feedback_asgi.integrations.django.conf import get_kit
 from feedback_asgi.integrations.django.views import (
@@ -43,6 +41,8 @@ from feedback_asgi.integrations.django.views import (
     request_scope,
     to_response,
 )
+from feedback_asgi.web.export import EXPORT_PATH, serve_export
+from feedback_asgi.web.wire import ClientDisconnected, HttpError
 
 __all__ = ["export_view"]
 

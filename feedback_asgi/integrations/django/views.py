@@ -1,7 +1,7 @@
 """The feedback routes as plain Django views over the framework-neutral endpoint.
 
-Each view translates the ``HttpRequest`` into what :func:`feedback_asgi.endpoint.respond`
-reads (method, headers, the session) and its :class:`~feedback_asgi.http.Reply` back into an
+Each view translates the ``HttpRequest`` into what :func:`feedback_asgi.web.endpoint.respond`
+reads (method, headers, the session) and its :class:`~feedback_asgi.web.wire.Reply` back into an
 ``HttpResponse``, so the JSON, status codes and errors are the ASGI endpoint's, byte for byte.
 The POST is ``csrf_exempt``: it is authenticated by the feedback token, not by a cookie.
 Read and admin views (the later read/admin routes) go behind :func:`reader_required`.
@@ -24,12 +24,12 @@ from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch
 from django.views.decorators.csrf import csrf_exempt
 
-from feedback_asgi.access import AUTHENTICATED_SCOPE_KEY, READER_SCOPE_KEY
 from feedback_asgi.capture.exchange import session_digest
 from feedback_asgi.dashboard.routes import FORM_FIELDS_SCOPE_KEY, LOGIN_URL_SCOPE_KEY
-from feedback_asgi.endpoint import respond
-from feedback_asgi.http import HttpError, Reply
 from feedback_asgi.integrations.django.conf import get_kit
+from feedback_asgi.web.access import AUTHENTICATED_SCOPE_KEY, READER_SCOPE_KEY
+from feedback_asgi.web.endpoint import respond
+from feedback_asgi.web.wire import HttpError, Reply
 
 __all__ = [
     "CSRF_FIELD",
@@ -151,11 +151,11 @@ async def _csrf_passes(request: HttpRequest) -> bool:
 
 
 async def grant_rights(request: HttpRequest, scope: dict[str, Any]) -> None:
-    """Set the scope flags :mod:`feedback_asgi.access` reads for the Django user.
+    """Set the scope flags :mod:`feedback_asgi.web.access` reads for the Django user.
 
-    Staff (or :data:`READ_PERMISSION`) get :data:`~feedback_asgi.access.READER_SCOPE_KEY` when
+    Staff (or :data:`READ_PERMISSION`) get :data:`~feedback_asgi.web.access.READER_SCOPE_KEY` when
     the request passes Django's CSRF check (always for safe methods); any other logged-in
-    user gets :data:`~feedback_asgi.access.AUTHENTICATED_SCOPE_KEY` (answered 403, not 401).
+    user gets :data:`~feedback_asgi.web.access.AUTHENTICATED_SCOPE_KEY` (answered 403, not 401).
     """
     if await can_read(request) and await _csrf_passes(request):
         scope[READER_SCOPE_KEY] = True

@@ -25,9 +25,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from feedback_asgi.core.result import Ok
-from feedback_asgi.http import HttpError, header
 from feedback_asgi.storage.base import RateDecision, RemoteBuckets
 from feedback_asgi.storage.redis_home import Runner, redis_home
+from feedback_asgi.web.wire import HttpError, header
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit

@@ -14,11 +14,11 @@ Relative to the endpoint's path:
   "supersedes"}``;
 * ``DELETE /{id}``: a retraction row; ``204``.
 
-Stats and listings need read/admin rights (:mod:`feedback_asgi.access`); an item's own
+Stats and listings need read/admin rights (:mod:`feedback_asgi.web.access`); an item's own
 submitter may also read, edit and retract it with its feedback token.
 
 Bad input is refused before the store is asked, one rule per kind of value: an item id
-that no item can have (:func:`~feedback_asgi.http.id_can_exist`) is a 404 like any unknown
+that no item can have (:func:`~feedback_asgi.web.wire.id_can_exist`) is a 404 like any unknown
 id; a query string that is not UTF-8, an unknown or repeated parameter, a filter no item
 can match (:func:`~feedback_asgi.storage.base.key_problem`), a forged cursor, and a time
 outside :func:`~feedback_asgi.storage.base.check_time`'s range are each a 422 naming the field.
@@ -30,12 +30,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from feedback_asgi.access import ItemAccess, item_access, require_admin
 from feedback_asgi.analytics import feedback_stats, feedback_timeseries
 from feedback_asgi.core.exceptions import FeedbackError, FeedbackValidationError
 from feedback_asgi.core.records import FeedbackItem
 from feedback_asgi.core.result import Err, Ok
-from feedback_asgi.http import (
+from feedback_asgi.storage.base import check_time, decode_cursor, key_problem
+from feedback_asgi.web.access import ItemAccess, item_access, require_admin
+from feedback_asgi.web.submission import check_metadata_keys
+from feedback_asgi.web.wire import (
     HttpError,
     Reply,
     header,
@@ -46,8 +48,6 @@ from feedback_asgi.http import (
     read_body,
     require_json_content_type,
 )
-from feedback_asgi.storage.base import check_time, decode_cursor, key_problem
-from feedback_asgi.submission import check_metadata_keys
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit

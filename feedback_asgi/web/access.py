@@ -25,8 +25,8 @@ from feedback_asgi.core.result import Err, Ok
 from feedback_asgi.core.tokens import TokenClaims
 from feedback_asgi.dashboard.session import cookie_grants
 from feedback_asgi.feedback.votes import SUBMITTER_METADATA_KEY
-from feedback_asgi.http import HttpError, header
 from feedback_asgi.kit import Authorizer
+from feedback_asgi.web.wire import HttpError, header
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit

@@ -3,13 +3,13 @@
 Routes, relative to where the app is served (``config.path`` under the middleware, the
 mount point under Starlette's ``Mount`` or FastAPI's ``include_router``):
 
-* ``POST /``: store one feedback item (see :mod:`feedback_asgi.submission` for the shapes);
+* ``POST /``: store one feedback item (see :mod:`feedback_asgi.web.submission` for the shapes);
   ``201 {"status": "success", "feedback_id"}`` once it is committed.
 * ``GET /sessions/{session_id}``: the caller's own session feedback, a JSON list.
 * ``GET /health``: ``kit.health()``, 200 when healthy, else 503.
-* ``GET /widget.js``: the browser widget (:mod:`feedback_asgi.assets`: ETag, 304).
+* ``GET /widget.js``: the browser widget (:mod:`feedback_asgi.web.assets`: ETag, 304).
 * ``/dashboard`` (and its sign-in page): the web dashboard (:mod:`feedback_asgi.dashboard`).
-* ``POST /export``: training data streamed as NDJSON (:mod:`feedback_asgi.export_route`).
+* ``POST /export``: training data streamed as NDJSON (:mod:`feedback_asgi.web.export`).
 * ``OPTIONS`` on any of them: CORS preflight.
 
 Every other answer is the JSON error ``{"error": {"code", "message", "fields"}}``; nothing
@@ -26,15 +26,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from feedback_asgi import export_route, read_routes
-from feedback_asgi.access import (
-    SERVER_SUBMITTER,
-    bearer_is_admin,
-    is_admin,
-    submitter_of,
-    verified_claims,
-)
-from feedback_asgi.assets import WIDGET_PATH, asset_reply
 from feedback_asgi.capture.exchange import session_id_from_scope, session_subject
 from feedback_asgi.core.exceptions import (
     FeedbackError,
@@ -54,7 +45,19 @@ from feedback_asgi.feedback.votes import (
     valid_idempotency_key,
     vote_slot_id,
 )
-from feedback_asgi.http import (
+from feedback_asgi.web import export as export_route
+from feedback_asgi.web import items as read_routes
+from feedback_asgi.web.access import (
+    SERVER_SUBMITTER,
+    bearer_is_admin,
+    is_admin,
+    submitter_of,
+    verified_claims,
+)
+from feedback_asgi.web.assets import WIDGET_PATH, asset_reply
+from feedback_asgi.web.rate_limit import check_rate_limit
+from feedback_asgi.web.submission import CLIENT_CONTEXT_PREFIX, Submission, parse_submission
+from feedback_asgi.web.wire import (
     ClientDisconnected,
     HttpError,
     Reply,
@@ -65,8 +68,6 @@ from feedback_asgi.http import (
     read_body,
     require_json_content_type,
 )
-from feedback_asgi.ratelimit import check_rate_limit
-from feedback_asgi.submission import CLIENT_CONTEXT_PREFIX, Submission, parse_submission
 
 if TYPE_CHECKING:
     from feedback_asgi.kit import FeedbackKit

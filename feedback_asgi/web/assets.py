@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from feedback_asgi.http import Reply, header
+from feedback_asgi.web.wire import Reply, header
 
 __all__ = ["ASSETS", "WIDGET_PATH", "Asset", "AssetReply", "asset_reply", "load_asset"]
 

@@ -1,6 +1,6 @@
 """``POST {path}/export`` (and ``/export/{kind}``): the export streamed as ``application/x-ndjson``.
 
-Admin only (:func:`feedback_asgi.access.require_admin`: 401 without rights). Options are
+Admin only (:func:`feedback_asgi.web.access.require_admin`: 401 without rights). Options are
 the CLI's, as query parameters and/or a JSON object body (the body wins): ``kind``
 (``finetune`` by default, or in the path), ``format``, ``since``, ``until``, ``model``,
 ``intent``, ``project``, ``include_neutral``, ``positive_weight``, ``negative_weight``,
@@ -17,10 +17,10 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from feedback_asgi.access import require_admin
 from feedback_asgi.core.exceptions import FeedbackValidationError, StorageUnavailableError
 from feedback_asgi.export import ExportOptions, export_chunks
-from feedback_asgi.http import (
+from feedback_asgi.web.access import require_admin
+from feedback_asgi.web.wire import (
     ClientDisconnected,
     HttpError,
     parse_json,
