@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bench.soak.load import LoadClient
-from bench.soak.services import AppServer, ProxyThread
+from bench.soak.services import AppServer, ProxyProcess
 
 
 @dataclass
@@ -35,8 +35,8 @@ class Targets:
     """What faults act on."""
 
     server: AppServer
-    postgres: ProxyThread
-    redis: ProxyThread
+    postgres: ProxyProcess
+    redis: ProxyProcess
     load: LoadClient
 
 

@@ -19,7 +19,7 @@ from bench.soak.services import (
     REDIS_PORT,
     SECRET,
     AppServer,
-    ProxyThread,
+    ProxyProcess,
     create_database,
     delete_redis_prefix,
     drop_database,
@@ -60,7 +60,7 @@ class RunReport:
     log: Path | None = None
 
 
-def _env(database: str, postgres: ProxyThread, redis: ProxyThread, prefix: str) -> dict[str, str]:
+def _env(database: str, postgres: ProxyProcess, redis: ProxyProcess, prefix: str) -> dict[str, str]:
     return {
         "FEEDBACK_ASGI_DATABASE_URL":
             f"postgresql+asyncpg://postgres@127.0.0.1:{postgres.port}/{database}",
@@ -120,8 +120,8 @@ async def run(size: SoakSize, faults: list[Fault] | None = None, *, drain: bool 
     """Run the load (with ``faults``) against a fresh app, database and Redis prefix."""
     database = await create_database()
     prefix = unique("fa_soak") + ":"
-    postgres = ProxyThread(PG_PORT).start()
-    redis = ProxyThread(REDIS_PORT).start()
+    postgres = ProxyProcess(PG_PORT).start()
+    redis = ProxyProcess(REDIS_PORT).start()
     log = (log_dir or Path("/tmp")) / f"{prefix.rstrip(':')}.log"
     server = AppServer(_env(database, postgres, redis, prefix), size.workers, log)
     try:

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from tests.tcp_proxy import TcpProxy
@@ -75,30 +76,53 @@ async def delete_redis_prefix(prefix: str) -> None:
         await client.aclose()
 
 
-class ProxyThread:
-    """A :class:`TcpProxy` on its own event loop and thread, so the load does not slow it.
+def _serve_proxy(target_port: int, conn: Connection) -> None:
+    """The body of a :class:`ProxyProcess`: a :class:`TcpProxy` driven by commands on ``conn``."""
 
-    :meth:`cut` and :meth:`restore` are synchronous and safe to call from any thread.
+    async def main() -> None:
+        proxy = await TcpProxy(HOST, target_port).start()
+        conn.send(proxy.port)
+        loop = asyncio.get_running_loop()
+        while True:
+            command = await loop.run_in_executor(None, conn.recv)
+            if command == "close":
+                await proxy.close()
+                conn.send("done")
+                return
+            getattr(proxy, command)()
+            conn.send("done")
+
+    asyncio.run(main())
+
+
+class ProxyProcess:
+    """A :class:`TcpProxy` in a process of its own, so the load generator (its event loop and
+    its GIL) never delays the bytes it forwards.
+
+    :meth:`cut` and :meth:`restore` are synchronous; each returns once the proxy acted.
     """
 
     def __init__(self, target_port: int) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._proxy = TcpProxy(HOST, target_port)
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve_proxy, args=(target_port, child), daemon=True
+        )
         self.port = 0
 
-    def start(self) -> ProxyThread:
+    def start(self) -> ProxyProcess:
         """Listen on a free loopback port (:attr:`port`)."""
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._proxy.start(), self._loop).result(10)
-        self.port = self._proxy.port
+        self._process.start()
+        if not self._conn.poll(30):
+            raise RuntimeError("the proxy process did not start")
+        self.port = int(self._conn.recv())
         return self
 
-    def _run(self, action: str) -> None:
-        async def call() -> None:
-            getattr(self._proxy, action)()
-
-        asyncio.run_coroutine_threadsafe(call(), self._loop).result(10)
+    def _run(self, command: str) -> None:
+        self._conn.send(command)
+        if not self._conn.poll(10):
+            raise TimeoutError(f"the proxy process did not {command}")
+        self._conn.recv()
 
     def cut(self) -> None:
         """Drop every connection through the proxy and refuse new ones."""
@@ -109,13 +133,13 @@ class ProxyThread:
         self._run("restore")
 
     def close(self) -> None:
-        """Stop the proxy and its thread."""
+        """Stop the proxy and its process."""
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self._proxy.close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        if not self._thread.is_alive():
-            self._loop.close()
+            self._run("close")
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
 
 
 class AppServer:
