@@ -1,11 +1,12 @@
 """``FeedbackMiddleware``: the pure ASGI middleware that captures exchanges and issues tokens.
 
-Per captured request it creates one :class:`~feedback_asgi.capture.exchange.ExchangeCapture`, binds
-it in a ContextVar and under one key of the caller's own scope (removed when the app returns,
-so what the app's router writes there reaches middleware outside ours), wraps ``receive`` and
-``send`` to tee bounded copies of the bodies (every message is forwarded unchanged, at once,
-one for one). When the response is an answer (:func:`~feedback_asgi.capture.exchange.is_answer`, not
-a static file) it adds ``X-Trace-Id`` (unless the app set its own) and ``X-Feedback-Token``
+Per captured request it creates one
+:class:`~feedback_asgi.capture.exchange.ExchangeCapture`, binds it in a ContextVar and under
+one key of the caller's own scope (removed when the app returns, so what the app's router
+writes there reaches middleware outside ours), wraps ``receive`` and ``send`` to tee bounded
+copies of the bodies (every message is forwarded unchanged, at once, one for one). When the
+response is an answer (:func:`~feedback_asgi.capture.exchange.is_answer`, not a static file)
+it adds ``X-Trace-Id`` (unless the app set its own) and ``X-Feedback-Token``
 (and, for a ``text/event-stream`` that ends between events, one final ``event: feedback``),
 and hands the capture to the exchange writer when the last body message has been sent; any
 other response passes untouched and nothing is stored. App exceptions propagate unchanged;
@@ -16,7 +17,6 @@ under another event loop (trio) the middleware steps aside and the app runs alon
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 import time
@@ -38,7 +38,6 @@ from feedback_asgi.capture.exchange import (
     trusted_identity,
     unbind_capture,
 )
-from feedback_asgi.capture.sse import SSEDataParser, ends_between_events, format_sse_event
 
 if TYPE_CHECKING:
     from feedback_asgi.feedback.collector import FeedbackCollector
@@ -375,7 +374,8 @@ class FeedbackMiddleware:
             headers = [*raw, (TRACE_HEADER, capture.trace_id.encode()),
                        (TOKEN_HEADER, capture.token.encode())]
         else:
-            headers = self._merged_headers(capture, raw, TRACE_HEADER not in seen)
+            headers = self._merged_headers(capture, raw, add_trace=TRACE_HEADER not in seen,
+                                           cors=b"access-control-allow-origin" in seen)
         content_type = seen.get(b"content-type")
         if content_type is not None:
             capture.response_content_type = content_type.decode("latin-1")
@@ -384,25 +384,19 @@ class FeedbackMiddleware:
             capture.response_encoding = encoding.decode("latin-1")
         sse = False
         if content_type is not None and content_type[:17].lower() == b"text/event-stream":
-            settings = capture.settings
-            if settings.capture_outputs and encoding is None:
-                capture.sse = SSEDataParser(settings.response_limit)
-            sse = (
-                settings.sse_feedback_event
-                and b"content-length" not in seen
-                and capture.method != "HEAD"
-                and encoding is None
-            )
+            sse = capture.open_event_stream(
+                encoded=encoding is not None, fixed_length=b"content-length" in seen)
         elif encoding is not None:
             capture.response.limit = 0  # encoded bytes are counted, not kept
         return {**message, "headers": headers}, sse
 
     @staticmethod
-    def _merged_headers(capture: ExchangeCapture, raw: Any, add_trace: bool) -> list[Any]:
+    def _merged_headers(
+        capture: ExchangeCapture, raw: Any, *, add_trace: bool, cors: bool
+    ) -> list[Any]:
         """The app's headers with our token instead of any of its own, our trace id unless
         the app set one, and, on a CORS response (one that allows an origin),
         ``Access-Control-Expose-Headers`` naming both."""
-        cors = any(header[0].lower() == b"access-control-allow-origin" for header in raw)
         headers: list[Any] = []
         expose: bytes | None = None
         for header in raw:
@@ -426,13 +420,11 @@ class FeedbackMiddleware:
         """Forward the app's last SSE chunk, then our ``event: feedback`` as the last one,
         unless the app's stream ends inside an event (ours would complete it)."""
         try:
-            if not ends_between_events((tail + body)[-4:]):
-                await self._forward(capture, send, message)
-                return
-            data = json.dumps({"trace_id": capture.trace_id, "token": capture.token})
-            event = format_sse_event("feedback", data)
+            event = capture.feedback_event((tail + body)[-4:])
         except Exception as exc:
             self._errors.record("sse_feedback_event", exc)
+            event = b""
+        if not event:
             await self._forward(capture, send, message)
             return
         if body:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import itertools
+import json
 import os
 import re
 import threading
@@ -35,7 +36,7 @@ from feedback_asgi.capture.redaction import (
     decode_body,
     redactor_for,
 )
-from feedback_asgi.capture.sse import SSEDataParser
+from feedback_asgi.capture.sse import SSEDataParser, ends_between_events, format_sse_event
 from feedback_asgi.core.records import Exchange
 
 if TYPE_CHECKING:
@@ -580,6 +581,25 @@ class ExchangeCapture:
             self.source = None  # breaks the scope <-> capture reference cycle
 
     # completion
+
+    def open_event_stream(self, *, encoded: bool, fixed_length: bool) -> bool:
+        """For a ``text/event-stream`` answer: parse its data from now on (when outputs are
+        captured and it is not encoded), and whether our final event may end it (not for
+        ``HEAD``, an encoded stream or a ``Content-Length`` the app fixed)."""
+        settings = self.settings
+        if settings.capture_outputs and not encoded:
+            self.sse = SSEDataParser(settings.response_limit)
+        return (settings.sse_feedback_event and not encoded and not fixed_length
+                and self.method != "HEAD")
+
+    def feedback_event(self, tail: bytes) -> bytes:
+        """Our ``event: feedback`` (response id and token) to end a stream whose last bytes
+        are ``tail``; empty when the stream stopped inside an event (ours would deliver the
+        unfinished event a browser drops)."""
+        if not ends_between_events(tail):
+            return b""
+        return format_sse_event(
+            "feedback", json.dumps({"trace_id": self.trace_id, "token": self.token}))
 
     def finish(self) -> None:
         """Mark the response complete and measure latency (idempotent)."""

@@ -24,7 +24,6 @@ counted and never reach the view or the client.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, cast
 
@@ -48,7 +47,6 @@ from feedback_asgi.capture.exchange import (
     trusted_identity,
     unbind_capture,
 )
-from feedback_asgi.capture.sse import SSEDataParser, ends_between_events, format_sse_event
 from feedback_asgi.core.exceptions import ConfigurationError
 from feedback_asgi.integrations.django.conf import get_kit
 from feedback_asgi.kit import FeedbackKit
@@ -385,11 +383,8 @@ class FeedbackMiddleware:
             return
         sse_event = False
         if content_type is not None and content_type.lower().startswith("text/event-stream"):
-            if settings_.capture_outputs and encoding is None:
-                capture.sse = SSEDataParser(settings_.response_limit)
-            sse_event = (settings_.sse_feedback_event and encoding is None
-                         and not response.has_header("Content-Length")
-                         and capture.method != "HEAD")
+            sse_event = capture.open_event_stream(
+                encoded=encoding is not None, fixed_length=response.has_header("Content-Length"))
         if not (settings_.capture_outputs or sse_event):
             return
         content = response.streaming_content  # type: ignore[attr-defined]
@@ -409,15 +404,6 @@ class FeedbackMiddleware:
             capture.sse = None
             get_kit().errors.record("response_capture", exc)
 
-    @staticmethod
-    def _feedback_event(capture: ExchangeCapture, tail: bytes) -> bytes:
-        """Our event, when the app's stream ended between events; else nothing (ours would
-        deliver the unfinished event a browser drops)."""
-        if not ends_between_events(tail):
-            return b""
-        data = json.dumps({"trace_id": capture.trace_id, "token": capture.token})
-        return format_sse_event("feedback", data)
-
     def _tee_sync(
         self, content: Iterator[bytes], capture: ExchangeCapture, sse_event: bool
     ) -> Iterator[bytes]:
@@ -435,7 +421,7 @@ class FeedbackMiddleware:
                 if sse_event:
                     tail = (tail + chunk)[-4:]
                 yield chunk
-            if sse_event and (event := self._feedback_event(capture, tail)):
+            if sse_event and (event := capture.feedback_event(tail)):
                 yield event
         finally:
             close = getattr(content, "close", None)
@@ -459,7 +445,7 @@ class FeedbackMiddleware:
                 if sse_event:
                     tail = (tail + chunk)[-4:]
                 yield chunk
-            if sse_event and (event := self._feedback_event(capture, tail)):
+            if sse_event and (event := capture.feedback_event(tail)):
                 yield event
         finally:
             aclose = getattr(content, "aclose", None)
